@@ -1,0 +1,105 @@
+"""``macvlan-conformance``: run and manage the embedded lab (and, later, reports and rendering).
+
+Exit status: 0 success, 1 a run/check failed, 2 bad input (topology, arguments), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+
+from rich.console import Console
+
+from .topology import TopologyError, resolve_topology_path
+
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _interrupt_on_sigterm() -> None:
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
+def cmd_lab_up(args) -> int:
+    from .lab.control import lab_up
+    path = resolve_topology_path(args.topology)
+    with err.status(f"lab {args.name}: starting") as status:
+        state = lab_up(path, args.name, progress=lambda step: status.update(f"lab {args.name}: {step}"))
+    err.print(f"lab [bold]{args.name}[/] is up: {len(state.nodes)} nodes, {len(state.pods)} pods "
+              f"(topology {state.topology_name})")
+    print(f"{state.run_dir}/state.json")
+    return 0
+
+
+def cmd_lab_state(args) -> int:
+    from .lab.control import lab_state
+    print(lab_state(args.name).model_dump_json(indent=2))
+    return 0
+
+
+def cmd_lab_down(args) -> int:
+    from .lab.control import lab_down
+    removed = lab_down(args.name)
+    err.print(f"lab {args.name} removed ({len(removed)} namespaces)")
+    return 0
+
+
+def cmd_lab_cleanup(args) -> int:
+    from .lab.cleanup import sweep
+    removed = sweep()
+    for lab, namespaces in removed.items():
+        err.print(f"removed lab {lab}: {len(namespaces)} namespaces")
+    if not removed:
+        err.print("nothing of ours to clean up")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="macvlan-conformance", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lab = sub.add_parser("lab", help="the embedded lab (needs root)")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True)
+    up = lab_sub.add_parser("up", help="build a lab and leave it running; prints the state file path")
+    up.add_argument("--topology", help="topology YAML file, or a name under topologies/ (default: reference)")
+    up.add_argument("--name", default="lab", help="lab name: 1-10 lowercase letters/digits (default: lab)")
+    up.set_defaults(func=cmd_lab_up)
+    state = lab_sub.add_parser("state", help="print a running lab's state JSON")
+    state.add_argument("--name", default="lab")
+    state.set_defaults(func=cmd_lab_state)
+    down = lab_sub.add_parser("down", help="tear a lab down")
+    down.add_argument("--name", default="lab")
+    down.set_defaults(func=cmd_lab_down)
+    clean = lab_sub.add_parser("cleanup", help="remove every object of every lab that carries our marks")
+    clean.set_defaults(func=cmd_lab_cleanup)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .lab.builder import LabExistsError, PodRefused
+    from .lab.cni import CniError
+    from .lab.commands import CommandError
+    from .lab.control import LabNotFound
+    from .lab.preflight import PreflightError
+
+    args = build_parser().parse_args(argv)
+    _interrupt_on_sigterm()
+    try:
+        return args.func(args)
+    except (TopologyError, ValueError, LabNotFound, LabExistsError, PreflightError) as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, markup=True)
+        return 2
+    except (CommandError, CniError, PodRefused) as exc:
+        err.print(f"[red]lab error:[/] {exc}", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        err.print("interrupted; everything this command created was removed")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

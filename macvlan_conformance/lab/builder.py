@@ -1,0 +1,324 @@
+"""Build a lab from a topology, and create/delete pods on it with Multus semantics.
+
+``build_lab(topology, path, name)`` returns the ``LabState`` of a running lab (saved to its state file)
+or, on any error or interrupt, removes everything it made and re-raises. ``PodFactory`` attaches pods
+with the real CNI plugins and enforces the multus-underlay contract.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from filelock import FileLock
+from pyroute2 import IPRoute
+
+from .. import netconf
+from ..topology import Attachment, Pod, Topology, attachment_rule_violation, resolve_attachments
+from . import cleanup, multus
+from .cni import CniRuntime, RuntimeConf, find_plugin_dir
+from .commands import CommandError, run
+from .names import LabNames, PREFIX
+from .ippool import PoolAllocator
+from .ovs import OvsInstance
+from .state import BondState, InterfaceState, LabState, NodeState, PodState, TrunkPortState, VlanifState
+
+Progress = Callable[[str], None]
+CNI_WORKERS = 4
+
+
+class LabExistsError(RuntimeError):
+    pass
+
+
+class PodRefused(RuntimeError):
+    """The lab (as Multus + the multus-underlay contract) refused a pod; nothing was created."""
+
+    def __init__(self, pod: str, reason: str):
+        self.pod, self.reason = pod, reason
+        super().__init__(f"pod {pod} refused: {reason}")
+
+
+def _ipr(netns: str) -> IPRoute:
+    """A netlink socket in ``netns``; ``flags=0`` makes a missing namespace an error, not a new one."""
+    return IPRoute(netns=f"/run/netns/{netns}", flags=0)
+
+
+def _sysctl(netns: str, *settings: str) -> None:
+    run(["sysctl", "-q", "-w", *settings], netns=netns)
+
+
+def _create_namespaces(names: list[str]) -> None:
+    script = "".join(f"netns add {n}\n" for n in names)
+    proc = subprocess.run(["ip", "-batch", "-"], input=script, text=True, capture_output=True)
+    if proc.returncode != 0:
+        raise CommandError(["ip", "-batch", "-"], proc.returncode, proc.stdout, proc.stderr)
+    for n in names:
+        with _ipr(n) as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+
+
+class LabBuilder:
+    """One bring-up of one lab. Use ``build_lab``."""
+
+    def __init__(self, topology: Topology, topology_path: Path, name: str, progress: Progress | None = None):
+        self.t = topology
+        self.names = LabNames(name)
+        self.progress = progress or (lambda step: None)
+        self.ovs = OvsInstance(self.names.run_dir, self.names.fabric_ns, name)
+        self.native = topology.switch.native_vlan
+        self.state = LabState(
+            name=name, topology_path=str(Path(topology_path).resolve()), topology_name=topology.name,
+            run_dir=str(self.names.run_dir), owner_pid=os.getpid(), fabric_netns=self.names.fabric_ns,
+            router_netns=self.names.router_ns, ovs_db_sock=str(self.ovs.db_sock), switch_bridge=LabNames.SWITCH_BRIDGE,
+        )
+
+    def build(self) -> LabState:
+        lab = self.names.lab
+        if self.names.run_dir.exists() or cleanup.lab_namespaces(lab):
+            raise LabExistsError(f"lab {lab!r} already exists; use another --name, or "
+                                 f"`macvlan-conformance lab down --name {lab}`")
+        self.names.run_dir.mkdir(parents=True)
+        try:
+            self._namespaces()
+            self.progress("starting Open vSwitch")
+            self.ovs.start()
+            self._fabric()
+            self._nodes_and_router()
+            self.state.save(self.names.state_file)
+            self.progress(f"attaching {len(self.t.pods)} pods")
+            factory = PodFactory(self.t, self.state)
+            factory.create_many(self.t.pods)
+            self.state.save(self.names.state_file)
+            return self.state
+        except BaseException:
+            cleanup.teardown(lab)
+            raise
+
+    # --- steps -----------------------------------------------------------------------------------
+    def _namespaces(self) -> None:
+        self.progress("creating namespaces")
+        names = [self.names.fabric_ns, self.names.router_ns] + [self.names.node_ns(n.name) for n in self.t.nodes]
+        _create_namespaces(names)
+        self.state.namespaces = names
+
+    def _vlans_of(self, node) -> list[int]:
+        return [self.native, *node.vlans]
+
+    def _fabric(self) -> None:
+        """NIC veths, the switch bridge with a trunk port per NIC and a vlanif per VLAN, the node bonds."""
+        self.progress("wiring the switch and node bonds")
+        mtu = self.t.switch.mtu
+        veth_ends = []
+        with _ipr(self.names.fabric_ns) as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+            for i, node in enumerate(self.t.nodes, 1):
+                for nic in node.bond.members:
+                    a, b = LabNames.node_nic(i, nic), LabNames.switch_port(i, nic)
+                    ipr.link("add", ifname=a, kind="veth", peer={"ifname": b, "mtu": mtu}, mtu=mtu)
+                    veth_ends += [a, b]
+            for end in veth_ends:
+                ipr.link("set", index=ipr.link_lookup(ifname=end)[0], state="up")
+        for end in veth_ends:  # the userspace datapath drops GSO/partial-checksum frames otherwise
+            run(["ethtool", "-K", end, "tx", "off"], netns=self.names.fabric_ns)
+
+        sw = LabNames.SWITCH_BRIDGE
+        tx = [["add-br", sw], ["set", "bridge", sw, "datapath_type=netdev"], self.ovs.mark("bridge", sw)]
+        for i, node in enumerate(self.t.nodes, 1):
+            trunks = ",".join(str(v) for v in self._vlans_of(node))
+            for nic in node.bond.members:
+                port = LabNames.switch_port(i, nic)
+                tx += [["add-port", sw, port, "vlan_mode=native-untagged", f"tag={self.native}", f"trunks={trunks}"],
+                       self.ovs.mark("port", port)]
+                self.state.trunk_ports.append(TrunkPortState(node=node.name, nic=nic, port=port))
+        for vid in self.t.routed_vlans:
+            port = LabNames.vlanif(vid)
+            tx += [["add-port", sw, port, f"tag={vid}"], ["set", "interface", port, "type=internal"],
+                   self.ovs.mark("port", port)]
+        for i, node in enumerate(self.t.nodes, 1):
+            br, bond = LabNames.node_bridge(i), LabNames.node_bond_port(i)
+            members = [LabNames.node_nic(i, nic) for nic in node.bond.members]
+            trunks = ",".join(str(v) for v in self._vlans_of(node))
+            tx += [["add-br", br], ["set", "bridge", br, "datapath_type=netdev"], self.ovs.mark("bridge", br)]
+            if len(members) == 1:
+                tx += [["add-port", br, members[0], "vlan_mode=native-untagged", f"tag={self.native}",
+                        f"trunks={trunks}"]]
+                bond = members[0]
+            else:
+                tx += [["add-bond", br, bond, *members, f"bond_mode={node.bond.mode}", "vlan_mode=native-untagged",
+                        f"tag={self.native}", f"trunks={trunks}"]]
+            tx += [self.ovs.mark("port", bond)]
+            for vid in self._vlans_of(node):
+                port = LabNames.node_master_port(i, vid)
+                tx += [["add-port", br, port, f"tag={vid}"], ["set", "interface", port, "type=internal"],
+                       self.ovs.mark("port", port)]
+            self.state.nodes[node.name] = NodeState(
+                name=node.name, index=i, netns=self.names.node_ns(node.name), ip=str(node.ip),
+                masters={vid: node.master_name(vid, self.native) for vid in self._vlans_of(node)},
+                bond=BondState(bridge=br, port=bond, members=dict(zip(node.bond.members, members))),
+                pod_cidr=str(self.t.node_pod_cidr(node.name)), overlay_bridge=LabNames.OVERLAY_BRIDGE)
+        self.ovs.transaction(tx)  # waits until ovs-vswitchd has applied it: the internal ports exist
+
+    def _nodes_and_router(self) -> None:
+        self.progress("configuring nodes and the router")
+        mtu = self.t.switch.mtu
+        moves: dict[str, list[tuple[str, str]]] = {self.names.router_ns: []}
+        for vid in self.t.routed_vlans:
+            moves[self.names.router_ns].append((LabNames.vlanif(vid), LabNames.vlanif(vid)))
+        for node in self.state.nodes.values():
+            moves[node.netns] = [(LabNames.node_master_port(node.index, vid), master)
+                                 for vid, master in node.masters.items()]
+        with _ipr(self.names.fabric_ns) as fabric:
+            for netns, links in moves.items():
+                for port, _ in links:
+                    fabric.link("set", index=fabric.link_lookup(ifname=port)[0], net_ns_fd=f"/run/netns/{netns}")
+
+        with _ipr(self.names.router_ns) as ipr:
+            for vid in self.t.routed_vlans:
+                vlan, ifname = self.t.vlan(vid), LabNames.vlanif(vid)
+                idx = ipr.link_lookup(ifname=ifname)[0]
+                ipr.link("set", index=idx, mtu=mtu, state="up")
+                ipr.addr("add", index=idx, address=str(vlan.gateway), prefixlen=vlan.subnet.prefixlen)
+                mac = ipr.get_links(idx)[0].get_attr("IFLA_ADDRESS")
+                self.state.vlanifs[vid] = VlanifState(vlan=vid, netns=self.names.router_ns, ifname=ifname,
+                                                      ip=str(vlan.gateway), mac=mac)
+        _sysctl(self.names.router_ns, "net.ipv4.ip_forward=1")
+
+        native = self.t.vlan(self.native)
+        for node in self.state.nodes.values():
+            with _ipr(node.netns) as ipr:
+                for port, master in moves[node.netns]:
+                    idx = ipr.link_lookup(ifname=port)[0]
+                    ipr.link("set", index=idx, ifname=master, mtu=mtu, state="up")
+                bond_idx = ipr.link_lookup(ifname=node.masters[self.native])[0]
+                ipr.addr("add", index=bond_idx, address=node.ip, prefixlen=native.subnet.prefixlen)
+                ipr.route("add", dst="0.0.0.0/0", gateway=str(native.gateway))
+                for other in self.state.nodes.values():
+                    if other.name != node.name:
+                        ipr.route("add", dst=other.pod_cidr, gateway=other.ip)
+            _sysctl(node.netns, "net.ipv4.ip_forward=1")
+
+
+class PodFactory:
+    """Creates and deletes pods on a built lab: namespaces, CNI ADD/DEL per attachment, network-status."""
+
+    def __init__(self, topology: Topology, state: LabState):
+        self.t = topology
+        self.state = state
+        self.names = LabNames(state.name)
+        self.plugin_dir = find_plugin_dir()
+        self.run_dir = Path(state.run_dir)
+        self.pools = PoolAllocator(self.run_dir / "ippools")
+
+    def _runtime(self, node: str) -> CniRuntime:
+        return CniRuntime(self.plugin_dir, self.run_dir / "cni-cache", self.state.nodes[node].netns)
+
+    def _conflist(self, att: Attachment, node: str, container_id: str) -> dict:
+        if att.network is None:
+            return netconf.overlay_conflist(self.t, node, self.run_dir / "ipam" / node, LabNames.OVERLAY_BRIDGE)
+        address = self.pools.allocate(att.pool, f"{container_id}/{att.ifname}")
+        return netconf.macvlan_conflist(att.network, netconf.static_ipam(att.pool, address, att.default))
+
+    def _runtime_conf(self, pod: Pod, ifname: str) -> RuntimeConf:
+        cid = self.names.container_id(pod.name)
+        uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{PREFIX}{self.state.name}/{pod.namespace}/{pod.name}"))
+        return RuntimeConf(cid, f"/run/netns/{self.names.pod_ns(pod.name)}", ifname,
+                           multus.cni_args(pod.namespace, pod.name, cid, uid))
+
+    def check_allowed(self, pod: Pod) -> list[Attachment]:
+        """Multus + the multus-underlay contract: the attachments, or ``PodRefused``."""
+        if pod.node not in self.state.nodes:
+            raise PodRefused(pod.name, f"node {pod.node!r} does not exist in this lab")
+        try:
+            attachments = resolve_attachments(self.t, pod)
+        except ValueError as exc:
+            raise PodRefused(pod.name, str(exc)) from None
+        violation = attachment_rule_violation(attachments)
+        if violation:
+            raise PodRefused(pod.name, violation)
+        return attachments
+
+    def create_many(self, pods: list[Pod]) -> None:
+        plans = [(pod, self.check_allowed(pod)) for pod in pods]
+        for pod, attachments in plans:  # allocate in topology order, so that addresses are reproducible
+            for att in attachments:
+                if att.pool:
+                    self.pools.allocate(att.pool, f"{self.names.container_id(pod.name)}/{att.ifname}")
+        _create_namespaces([self.names.pod_ns(pod.name) for pod, _ in plans])
+        self.state.namespaces += [self.names.pod_ns(pod.name) for pod, _ in plans]
+        with ThreadPoolExecutor(CNI_WORKERS) as pool:
+            for pod_state in pool.map(lambda plan: self._attach(*plan), plans):
+                self.state.pods[pod_state.name] = pod_state
+
+    def create(self, pod: Pod) -> PodState:
+        """Create one pod (refused pods create nothing). Updates the state file under a lock."""
+        attachments = self.check_allowed(pod)
+        with FileLock(str(self.names.state_file) + ".lock"):
+            if pod.name in self.state.pods:
+                raise PodRefused(pod.name, "a pod with this name already exists")
+            _create_namespaces([self.names.pod_ns(pod.name)])
+            try:
+                pod_state = self._attach(pod, attachments)
+            except BaseException:
+                cleanup._delete_namespaces([self.names.pod_ns(pod.name)])
+                raise
+            fresh = LabState.load(self.names.state_file)
+            fresh.pods[pod.name] = pod_state
+            fresh.namespaces.append(pod_state.netns)
+            fresh.save(self.names.state_file)
+            self.state = fresh
+        return pod_state
+
+    def delete(self, name: str) -> None:
+        """CNI DEL of every attachment (reverse order), then remove the pod's namespace."""
+        with FileLock(str(self.names.state_file) + ".lock"):
+            fresh = LabState.load(self.names.state_file)
+            pod_state = fresh.pods.pop(name)
+            pod = Pod(name=pod_state.name, namespace=pod_state.namespace, node=pod_state.node)
+            runtime = self._runtime(pod_state.node)
+            for iface in reversed(pod_state.interfaces):
+                att = Attachment(name, iface.ifname, self.t.network(iface.network_ref) if iface.network_ref else None,
+                                 self.t.pool(iface.pool) if iface.pool else None, None, iface.default)
+                runtime.delete(self._conflist(att, pod_state.node, pod_state.container_id),
+                               self._runtime_conf(pod, iface.ifname))
+                if att.pool:
+                    self.pools.release(att.pool, f"{pod_state.container_id}/{iface.ifname}")
+            cleanup._delete_namespaces([pod_state.netns])
+            fresh.namespaces.remove(pod_state.netns)
+            fresh.save(self.names.state_file)
+            self.state = fresh
+
+    def _attach(self, pod: Pod, attachments: list[Attachment]) -> PodState:
+        runtime = self._runtime(pod.node)
+        node = self.t.node(pod.node)
+        rt0 = self._runtime_conf(pod, "eth0")
+        pod_state = PodState(name=pod.name, namespace=pod.namespace, node=pod.node,
+                             netns=self.names.pod_ns(pod.name), container_id=rt0.container_id,
+                             uid=rt0.args.rsplit("K8S_POD_UID=", 1)[1])
+        for att in attachments:
+            conflist = self._conflist(att, pod.node, pod_state.container_id)
+            result = runtime.add(conflist, self._runtime_conf(pod, att.ifname))
+            name = att.network.ref if att.network else self.t.overlay.name
+            statuses = multus.network_statuses(name, result, att.default)
+            pod_state.network_status += statuses
+            mine = next(s for s in statuses if s["interface"] == att.ifname)
+            ips = [ip["address"] for ip in result.get("ips", [])
+                   if result["interfaces"][ip.get("interface", 0)]["name"] == att.ifname]
+            gateway = next((ip.get("gateway") for ip in result.get("ips", []) if ip.get("gateway")), None)
+            pod_state.interfaces.append(InterfaceState(
+                ifname=att.ifname, network=name, network_ref=att.network.ref if att.network else None,
+                kind=att.kind, ips=ips, mac=mine["mac"], vlan=att.vlan.id if att.vlan else None,
+                master=node.master_name(att.vlan.id, self.t.switch.native_vlan) if att.vlan else None,
+                pool=att.pool.name if att.pool else None, gateway=gateway, default=att.default))
+        return pod_state
+
+
+def build_lab(topology: Topology, topology_path: str | Path, name: str,
+              progress: Progress | None = None) -> LabState:
+    """Bring a lab up; returns its state (also saved to the state file). Cleans up on any failure."""
+    return LabBuilder(topology, Path(topology_path), name, progress).build()
+

@@ -1,0 +1,42 @@
+"""The lab's lifecycle as the CLI and the pytest fixtures use it: up, state, down, cleanup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..topology import load_topology
+from . import cleanup
+from .builder import Progress, build_lab
+from .names import LabNames, check_lab_name
+from .preflight import check_host
+from .state import LabState
+
+
+class LabNotFound(RuntimeError):
+    pass
+
+
+def lab_up(topology_path: str | Path, name: str, progress: Progress | None = None) -> LabState:
+    """Validate the topology and the host, then build the lab. Nothing is left behind on failure."""
+    check_lab_name(name)
+    topology = load_topology(topology_path)
+    check_host()
+    return build_lab(topology, topology_path, name, progress)
+
+
+def lab_state(name: str) -> LabState:
+    check_lab_name(name)
+    path = LabNames(name).state_file
+    if not path.exists():
+        running = ", ".join(cleanup.known_labs()) or "none"
+        raise LabNotFound(f"no lab named {name!r} is running (labs here: {running}); "
+                          f"start one with `macvlan-conformance lab up --name {name}`")
+    return LabState.load(path)
+
+
+def lab_down(name: str) -> list[str]:
+    """Tear lab ``name`` down; raises ``LabNotFound`` if nothing of it exists."""
+    check_lab_name(name)
+    if name not in cleanup.known_labs():
+        raise LabNotFound(f"no lab named {name!r} exists; `macvlan-conformance lab cleanup` sweeps every lab of ours")
+    return cleanup.teardown(name)

@@ -1,0 +1,31 @@
+"""Multus semantics the lab implements in Python: CNI_ARGS as Multus passes them, and the
+``k8s.v1.cni.cncf.io/network-status`` list built from CNI results the way Multus builds it
+(network-attachment-definition-client ``CreateNetworkStatuses``)."""
+
+from __future__ import annotations
+
+
+def cni_args(namespace: str, pod: str, container_id: str, uid: str) -> str:
+    return (f"IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={pod};"
+            f"K8S_POD_INFRA_CONTAINER_ID={container_id};K8S_POD_UID={uid}")
+
+
+def network_statuses(network_name: str, result: dict, default: bool) -> list[dict]:
+    """One entry per result interface that has a ``sandbox``; IPs mapped by ``ips[].interface``."""
+    entries = []
+    interfaces = result.get("interfaces", [])
+    for index, iface in enumerate(interfaces):
+        if not iface.get("sandbox"):
+            continue
+        ips = [ip["address"].split("/")[0] for ip in result.get("ips", []) if ip.get("interface") == index]
+        entry = {"name": network_name, "interface": iface["name"], "ips": ips, "mac": iface.get("mac", ""),
+                 "default": default, "dns": result.get("dns", {})}
+        if default:
+            gateways = [ip["gateway"] for ip in result.get("ips", [])
+                        if ip.get("interface") == index and ip.get("gateway")]
+            if gateways:
+                entry["gateway"] = gateways
+        if not default:
+            entry.pop("default")
+        entries.append(entry)
+    return entries

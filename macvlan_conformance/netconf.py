@@ -1,0 +1,76 @@
+"""CNI network configurations derived from the topology: the NAD ``spec.config`` of each network
+(shared by the lab and the cluster renderer), and the IPAM blocks that stand in for Spiderpool."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+from pathlib import Path
+
+from .topology import IPPool, Network, Topology
+
+CNI_VERSION = "1.0.0"
+
+
+def macvlan_conflist(network: Network, ipam: dict, mtu: int | None = None) -> dict:
+    """The network's CNI configuration list: one macvlan plugin on ``master`` with the given IPAM."""
+    plugin = {"type": "macvlan", "master": network.master, "mode": network.mode, "ipam": ipam}
+    if network.mtu or mtu:
+        plugin["mtu"] = network.mtu or mtu
+    return {"cniVersion": CNI_VERSION, "name": network.name, "plugins": [plugin]}
+
+
+def spiderpool_ipam() -> dict:
+    """IPAM as a Spiderpool cluster configures it (pool chosen by pod annotation or network default)."""
+    return {"type": "spiderpool"}
+
+
+def pool_ranges(pool: IPPool) -> list[dict]:
+    """The pool's allocatable addresses as host-local ranges of one range set (excludeIPs split them)."""
+    ranges, start, prev = [], None, None
+    for address in pool.addresses:
+        if start is None:
+            start = prev = address
+        elif int(address) == int(prev) + 1:
+            prev = address
+        else:
+            ranges.append((start, prev))
+            start = prev = address
+    ranges.append((start, prev))
+    result = []
+    for first, last in ranges:
+        entry = {"subnet": str(pool.subnet), "rangeStart": str(first), "rangeEnd": str(last)}
+        if pool.gateway:
+            entry["gateway"] = str(pool.gateway)
+        result.append(entry)
+    return result
+
+
+def static_ipam(pool: IPPool, address: str, default_route: bool) -> dict:
+    """The ``static`` IPAM plugin handing out an address a pool allocator chose (the lab's Spiderpool)."""
+    entry = {"address": f"{address}/{pool.subnet.prefixlen}"}
+    ipam: dict = {"type": "static", "addresses": [entry]}
+    if pool.gateway:
+        entry["gateway"] = str(pool.gateway)
+        if default_route:
+            ipam["routes"] = [{"dst": "0.0.0.0/0", "gw": str(pool.gateway)}]
+    return ipam
+
+
+def host_local_ipam(pool: IPPool, data_dir: Path, default_route: bool) -> dict:
+    """host-local IPAM allocating from ``pool``, with a lab-private ``dataDir``."""
+    ipam = {"type": "host-local", "dataDir": str(data_dir), "ranges": [pool_ranges(pool)]}
+    if default_route and pool.gateway:
+        ipam["routes"] = [{"dst": "0.0.0.0/0"}]
+    return ipam
+
+
+def overlay_conflist(topology: Topology, node: str, data_dir: Path, bridge: str) -> dict:
+    """The stand-in for the overlay CNI on one node: the real ``bridge`` plugin on the node's pod CIDR."""
+    cidr = topology.node_pod_cidr(node)
+    gateway = IPv4Address(int(cidr.network_address) + 1)
+    return {"cniVersion": CNI_VERSION, "name": topology.overlay.name, "plugins": [{
+        "type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": False, "hairpinMode": False,
+        "ipam": {"type": "host-local", "dataDir": str(data_dir),
+                 "ranges": [[{"subnet": str(cidr), "gateway": str(gateway)}]],
+                 "routes": [{"dst": "0.0.0.0/0"}]},
+    }]}

@@ -1,0 +1,502 @@
+"""The topology model: one YAML file describes the intended network; this module validates it.
+
+``load_topology(path)`` returns a validated, immutable ``Topology`` or raises ``TopologyError`` whose
+message names the field (``pods[2].node``) and the fix. Field-level checks (types, ranges, unknown
+keys) come from pydantic; cross-references (pods -> nodes, networks -> pools -> VLANs) are checked
+afterwards in ``_check_references`` so that every error carries its path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import annotations as ann
+
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NetworkType = Literal["standalone", "overlay"]
+MacvlanMode = Literal["bridge", "private", "vepa", "passthru"]
+
+
+class TopologyError(ValueError):
+    """A topology file is invalid. ``str()`` is the message for the user: where, what, and the fix."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _dns_label(value: str) -> str:
+    if not NAME_RE.match(value) or len(value) > 63:
+        raise ValueError("must be a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters")
+    return value
+
+
+class Vlan(_Model):
+    """A VLAN: its id on the trunk, its subnet, and the gateway IP its switch vlanif holds."""
+
+    id: int = Field(ge=1, le=4094)
+    name: str = ""
+    subnet: IPv4Network
+    gateway: IPv4Address
+
+    @property
+    def label(self) -> str:
+        return self.name or f"vlan{self.id}"
+
+
+class Switch(_Model):
+    """The trunk switch: which VLAN is untagged (native) and which VLANs get a routing vlanif."""
+
+    native_vlan: int | None = Field(default=None, alias="nativeVlan", ge=1, le=4094)
+    vlanifs: list[int] | None = None
+    mtu: int = Field(default=1500, ge=576, le=9216)
+
+
+class Overlay(_Model):
+    """The overlay default network (calico/cilium in a cluster): each node gets a slice of ``podCIDR``."""
+
+    name: str = "k8s-pod-network"
+    pod_cidr: IPv4Network = Field(alias="podCIDR")
+    node_prefix: int = Field(default=24, alias="nodePrefix", ge=8, le=30)
+
+
+class Bond(_Model):
+    """The node's uplink bond over its NICs; VLAN masters are ``<name>.<vid>``."""
+
+    name: str = "bond0"
+    mode: Literal["active-backup"] = "active-backup"
+    members: list[str] = Field(min_length=1, max_length=8)
+
+
+class Node(_Model):
+    """A worker: its bond, the tagged VLANs trunked to it, and its IP on the native VLAN."""
+
+    name: str
+    ip: IPv4Address
+    bond: Bond
+    vlans: list[int] = Field(default_factory=list)
+
+    _check_name = field_validator("name")(lambda cls, v: _dns_label(v))
+
+    def master_name(self, vlan_id: int, native_vlan: int | None) -> str:
+        return self.bond.name if vlan_id == native_vlan else f"{self.bond.name}.{vlan_id}"
+
+
+class IPPool(_Model):
+    """A Spiderpool-like IP pool: subnet, address ranges, exclusions and the gateway pods route through."""
+
+    name: str
+    subnet: IPv4Network
+    ips: list[str] = Field(min_length=1)
+    exclude_ips: list[str] = Field(default_factory=list, alias="excludeIPs")
+    gateway: IPv4Address | None = None
+
+    _check_name = field_validator("name")(lambda cls, v: _dns_label(v))
+
+    @field_validator("ips", "exclude_ips")
+    @classmethod
+    def _ranges_parse(cls, value: list[str]) -> list[str]:
+        for item in value:
+            _parse_range(item)
+        return value
+
+    @cached_property
+    def addresses(self) -> tuple[IPv4Address, ...]:
+        """Every allocatable address, in order: ``ips`` minus ``excludeIPs``."""
+        excluded = {a for item in self.exclude_ips for a in _expand(item)}
+        seen: dict[IPv4Address, None] = {}
+        for item in self.ips:
+            for address in _expand(item):
+                if address not in excluded:
+                    seen[address] = None
+        return tuple(seen)
+
+
+class Network(_Model):
+    """A NetworkAttachmentDefinition: a macvlan on ``master`` with addresses from ``ippool``.
+
+    ``type`` is the multus-underlay contract: standalone networks are eth0 (or extra NICs of standalone
+    pods); overlay networks are only ever extra NICs of pods whose eth0 is the overlay.
+    """
+
+    name: str
+    namespace: str = "kube-system"
+    type: NetworkType
+    master: str
+    mode: MacvlanMode = "bridge"
+    ippool: str
+    mtu: int | None = Field(default=None, ge=576, le=9216)
+
+    _check_name = field_validator("name", "namespace")(lambda cls, v: _dns_label(v))
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class Pod(_Model):
+    """A pod as Multus sees it: a node and the Multus/Spiderpool annotations."""
+
+    name: str
+    namespace: str = "default"
+    node: str
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    _check_name = field_validator("name", "namespace")(lambda cls, v: _dns_label(v))
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One pod interface after resolving the annotations. ``network`` is None for the overlay."""
+
+    pod: str
+    ifname: str
+    network: Network | None
+    pool: IPPool | None
+    vlan: Vlan | None
+    default: bool
+
+    @property
+    def kind(self) -> str:
+        """``overlay`` for the overlay default network, else the network's type."""
+        return "overlay" if self.network is None else self.network.type
+
+
+class Topology(_Model):
+    """The whole intended network. Build it with ``load_topology`` / ``parse_topology``."""
+
+    name: str
+    description: str = ""
+    vlans: list[Vlan] = Field(min_length=1)
+    switch: Switch = Field(default_factory=Switch)
+    overlay: Overlay
+    nodes: list[Node] = Field(min_length=1)
+    ippools: list[IPPool] = Field(min_length=1)
+    networks: list[Network] = Field(min_length=1)
+    pods: list[Pod] = Field(default_factory=list)
+
+    _check_name = field_validator("name")(lambda cls, v: _dns_label(v))
+
+    # --- lookups -------------------------------------------------------------------------------
+    def vlan(self, vlan_id: int) -> Vlan:
+        return next(v for v in self.vlans if v.id == vlan_id)
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+    def pool(self, name: str) -> IPPool:
+        return next(p for p in self.ippools if p.name == name)
+
+    def network(self, ref: str) -> Network:
+        return next(n for n in self.networks if n.ref == ref)
+
+    def pod(self, name: str) -> Pod:
+        return next(p for p in self.pods if p.name == name)
+
+    @property
+    def routed_vlans(self) -> list[int]:
+        """VLANs with a vlanif on the switch (all VLANs unless ``switch.vlanifs`` says otherwise)."""
+        return list(self.switch.vlanifs) if self.switch.vlanifs is not None else [v.id for v in self.vlans]
+
+    def master_vlan(self, master: str, bond: str = "bond0") -> int | None:
+        """VLAN id carried by a master name (``bond0`` = native VLAN, ``bond0.100`` = 100)."""
+        if master == bond:
+            return self.switch.native_vlan
+        prefix, _, vid = master.rpartition(".")
+        if prefix == bond and vid.isdigit():
+            return int(vid)
+        return None
+
+    def node_pod_cidr(self, node_name: str) -> IPv4Network:
+        index = [n.name for n in self.nodes].index(node_name)
+        return list(self.overlay.pod_cidr.subnets(new_prefix=self.overlay.node_prefix))[index + 1]
+
+    def attachments(self, pod_name: str) -> list[Attachment]:
+        return self._attachments[pod_name]
+
+    @cached_property
+    def _attachments(self) -> dict[str, list[Attachment]]:
+        return {pod.name: resolve_attachments(self, pod) for pod in self.pods}
+
+
+# --- address ranges --------------------------------------------------------------------------------
+def _parse_range(item: str) -> tuple[IPv4Address, IPv4Address]:
+    first, _, last = item.partition("-")
+    try:
+        start = IPv4Address(first.strip())
+        end = IPv4Address(last.strip()) if last else start
+    except ValueError:
+        raise ValueError(f"{item!r} is not an IPv4 address or range; write '10.0.0.10' or '10.0.0.10-10.0.0.20'")
+    if end < start:
+        raise ValueError(f"range {item!r} ends before it starts; write the lower address first")
+    return start, end
+
+
+def _expand(item: str):
+    start, end = _parse_range(item)
+    for value in range(int(start), int(end) + 1):
+        yield IPv4Address(value)
+
+
+# --- resolution of annotations into attachments ------------------------------------------------------
+def resolve_attachments(topology: Topology, pod: Pod) -> list[Attachment]:
+    """Multus' reading of the pod: eth0 from the default network, then net1, net2... (or named ifnames).
+
+    Raises ``ValueError`` for annotations that do not parse or name unknown networks or pools.
+    """
+    networks = {n.ref: n for n in topology.networks}
+    pools = {p.name: p for p in topology.ippools}
+    chosen_pools = ann.parse_pool_selection(pod.annotations)
+
+    def lookup(selection: ann.NetworkSelection, key: str) -> Network:
+        if selection.ref not in networks:
+            known = ", ".join(sorted(networks)) or "none"
+            raise ValueError(f"{key} names network {selection.ref!r}, which is not defined; define it under "
+                             f"'networks' or use one of: {known}")
+        return networks[selection.ref]
+
+    def attach(network: Network | None, ifname: str, default: bool) -> Attachment:
+        if network is None:
+            return Attachment(pod.name, ifname, None, None, None, default)
+        # the single-NIC ``ippool`` form applies to the first interface that takes its IP from a pool
+        pool_name = chosen_pools.get(ifname) or chosen_pools.pop(None, None) or network.ippool
+        if pool_name not in pools:
+            raise ValueError(f"interface {ifname} selects IP pool {pool_name!r}, which is not defined under 'ippools'")
+        vlan_id = topology.master_vlan(network.master, topology.node(pod.node).bond.name)
+        vlan = next((v for v in topology.vlans if v.id == vlan_id), None)
+        return Attachment(pod.name, ifname, network, pools[pool_name], vlan, default)
+
+    default_value = pod.annotations.get(ann.DEFAULT_NETWORK)
+    default_network = lookup(ann.parse_default_network(default_value, pod.namespace), ann.DEFAULT_NETWORK) \
+        if default_value else None
+    extra = ann.parse_networks(pod.annotations.get(ann.NETWORKS, ""), pod.namespace)
+    result = [attach(default_network, "eth0", True)]
+    for selection, ifname in zip(extra, ann.interface_names(len(extra))):
+        result.append(attach(lookup(selection, ann.NETWORKS), selection.interface or ifname, False))
+    return result
+
+
+def attachment_rule_violation(attachments: list[Attachment]) -> str | None:
+    """The multus-underlay contract. Returns why a pod must be refused, or None when it is allowed."""
+    default = attachments[0]
+    if default.network is not None and default.network.type == "overlay":
+        return (f"network {default.network.ref} is of type overlay and may never be the default network "
+                f"(eth0); macvlan-overlay NICs are extra interfaces of overlay pods")
+    expected = "standalone" if default.network is not None else "overlay"
+    for extra in attachments[1:]:
+        if extra.network.type != expected:
+            return (f"{extra.ifname}: network {extra.network.ref} is of type {extra.network.type}, but this pod's "
+                    f"eth0 is {default.kind}; standalone and overlay networks are never mixed in one pod")
+    return None
+
+
+# --- cross-reference checks --------------------------------------------------------------------------
+def _unique(items, key: str, where: str) -> None:
+    seen: set = set()
+    for i, item in enumerate(items):
+        value = getattr(item, key) if key != "ref" else item.ref
+        if value in seen:
+            raise TopologyError(f"{where}[{i}].{key}: duplicate {value!r}; every {key} must be unique")
+        seen.add(value)
+
+
+def _check_references(t: Topology) -> None:
+    _unique(t.vlans, "id", "vlans")
+    _unique(t.nodes, "name", "nodes")
+    _unique(t.ippools, "name", "ippools")
+    _unique(t.networks, "ref", "networks")
+    _unique(t.pods, "name", "pods")
+    vlan_ids = {v.id for v in t.vlans}
+
+    for i, vlan in enumerate(t.vlans):
+        if vlan.gateway not in vlan.subnet:
+            raise TopologyError(f"vlans[{i}].gateway: {vlan.gateway} is outside subnet {vlan.subnet}; "
+                                f"use an address inside it (e.g. {next(vlan.subnet.hosts())})")
+        for j, other in enumerate(t.vlans[:i]):
+            if vlan.subnet.overlaps(other.subnet):
+                raise TopologyError(f"vlans[{i}].subnet: {vlan.subnet} overlaps vlans[{j}] ({other.subnet}); "
+                                    f"give each VLAN its own subnet")
+        if vlan.subnet.overlaps(t.overlay.pod_cidr):
+            raise TopologyError(f"vlans[{i}].subnet: {vlan.subnet} overlaps overlay.podCIDR {t.overlay.pod_cidr}")
+
+    if t.switch.native_vlan is not None and t.switch.native_vlan not in vlan_ids:
+        raise TopologyError(f"switch.nativeVlan: VLAN {t.switch.native_vlan} is not defined under 'vlans'")
+    for j, vid in enumerate(t.switch.vlanifs or []):
+        if vid not in vlan_ids:
+            raise TopologyError(f"switch.vlanifs[{j}]: VLAN {vid} is not defined under 'vlans'")
+    slices = 2 ** (t.overlay.node_prefix - t.overlay.pod_cidr.prefixlen)
+    if t.overlay.node_prefix < t.overlay.pod_cidr.prefixlen or slices <= len(t.nodes):
+        raise TopologyError(f"overlay.nodePrefix: /{t.overlay.node_prefix} slices of {t.overlay.pod_cidr} "
+                            f"do not give {len(t.nodes)} nodes a pod CIDR each; use a longer nodePrefix")
+
+    for i, node in enumerate(t.nodes):
+        where = f"nodes[{i}]"
+        for j, vid in enumerate(node.vlans):
+            if vid not in vlan_ids:
+                raise TopologyError(f"{where}.vlans[{j}]: VLAN {vid} is not defined under 'vlans'")
+            if vid == t.switch.native_vlan:
+                raise TopologyError(f"{where}.vlans[{j}]: VLAN {vid} is the native VLAN (untagged on "
+                                    f"{node.bond.name}); list only tagged VLANs here")
+            if len(f"{node.bond.name}.{vid}") > ann.MAX_IFNAME:
+                raise TopologyError(f"{where}.bond.name: '{node.bond.name}.{vid}' is longer than "
+                                    f"{ann.MAX_IFNAME} characters; use a shorter bond name")
+        for j, member in enumerate(node.bond.members):
+            lab_name = f"n{i + 1}-{member}"
+            if not IFNAME_RE.match(member) or len(lab_name) > ann.MAX_IFNAME:
+                raise TopologyError(f"{where}.bond.members[{j}]: {member!r} becomes {lab_name!r} in the lab, "
+                                    f"over {ann.MAX_IFNAME} characters or not a valid name; use at most "
+                                    f"{ann.MAX_IFNAME - len(f'n{i + 1}-')} letters/digits")
+        if len(set(node.bond.members)) != len(node.bond.members):
+            raise TopologyError(f"{where}.bond.members: duplicate NIC names; list each NIC once")
+        if t.switch.native_vlan is None:
+            raise TopologyError("switch.nativeVlan: required; node IPs live on the native VLAN")
+        native = t.vlan(t.switch.native_vlan)
+        if node.ip not in native.subnet:
+            raise TopologyError(f"{where}.ip: {node.ip} is outside the native VLAN subnet {native.subnet}")
+
+    for i, pool in enumerate(t.ippools):
+        where = f"ippools[{i}]"
+        vlan = next((v for v in t.vlans if v.subnet == pool.subnet), None)
+        if vlan is None:
+            raise TopologyError(f"{where}.subnet: {pool.subnet} is not the subnet of any VLAN; use one of "
+                                f"{', '.join(str(v.subnet) for v in t.vlans)}")
+        outside = [str(a) for a in pool.addresses if a not in pool.subnet]
+        if outside:
+            raise TopologyError(f"{where}.ips: {outside[0]} is outside subnet {pool.subnet}")
+        if not pool.addresses:
+            raise TopologyError(f"{where}.ips: no address left after excludeIPs; widen 'ips'")
+        if pool.gateway is not None and pool.gateway not in pool.subnet:
+            raise TopologyError(f"{where}.gateway: {pool.gateway} is outside subnet {pool.subnet}")
+        if pool.gateway is not None and pool.gateway in pool.addresses:
+            raise TopologyError(f"{where}.ips: contains the gateway {pool.gateway}; add it to excludeIPs")
+        for j, other in enumerate(t.ippools[:i]):
+            shared = set(pool.addresses) & set(other.addresses)
+            if shared:
+                raise TopologyError(f"{where}.ips: overlaps ippools[{j}] ({other.name}) at {min(shared)}; "
+                                    f"pools must not share addresses")
+
+    pools = {p.name: p for p in t.ippools}
+    for i, net in enumerate(t.networks):
+        where = f"networks[{i}]"
+        vid = t.master_vlan(net.master, t.nodes[0].bond.name)
+        if vid is None:
+            raise TopologyError(f"{where}.master: {net.master!r} is neither the bond ({t.nodes[0].bond.name}) "
+                                f"nor a VLAN master '{t.nodes[0].bond.name}.<vid>'")
+        if vid not in vlan_ids:
+            raise TopologyError(f"{where}.master: {net.master} carries VLAN {vid}, which is not defined under 'vlans'")
+        if net.ippool not in pools:
+            raise TopologyError(f"{where}.ippool: pool {net.ippool!r} is not defined under 'ippools'")
+        if pools[net.ippool].subnet != t.vlan(vid).subnet:
+            raise TopologyError(f"{where}.ippool: pool {net.ippool} ({pools[net.ippool].subnet}) is not in "
+                                f"VLAN {vid} ({t.vlan(vid).subnet}) that master {net.master} carries")
+
+    nodes = {n.name: n for n in t.nodes}
+    usage: dict[str, int] = {}
+    for i, pod in enumerate(t.pods):
+        where = f"pods[{i}]"
+        if pod.node not in nodes:
+            raise TopologyError(f"{where}.node: {pod.node!r} is not a node; use one of {', '.join(nodes)}")
+        try:
+            attachments = resolve_attachments(t, pod)
+        except ValueError as exc:
+            raise TopologyError(f"{where}.annotations: {exc}") from None
+        node = nodes[pod.node]
+        seen_ifnames: set[str] = set()
+        for att in attachments:
+            if att.ifname in seen_ifnames or len(att.ifname) > ann.MAX_IFNAME or not IFNAME_RE.match(att.ifname):
+                raise TopologyError(f"{where}.annotations: interface name {att.ifname!r} is duplicate, invalid or "
+                                    f"over {ann.MAX_IFNAME} characters")
+            seen_ifnames.add(att.ifname)
+            if att.network is None:
+                continue
+            vid = t.master_vlan(att.network.master, node.bond.name)
+            if vid != t.switch.native_vlan and vid not in node.vlans:
+                raise TopologyError(f"{where}: network {att.network.ref} uses master {att.network.master}, but "
+                                    f"VLAN {vid} is not trunked to node {node.name}; add {vid} to "
+                                    f"{node.name}'s vlans or move the pod")
+            if att.pool.subnet != att.vlan.subnet:
+                raise TopologyError(f"{where}.annotations: {att.ifname} selects pool {att.pool.name} "
+                                    f"({att.pool.subnet}), which is not in VLAN {vid} ({att.vlan.subnet})")
+            usage[att.pool.name] = usage.get(att.pool.name, 0) + 1
+        violation = attachment_rule_violation(attachments)
+        if violation:
+            raise TopologyError(f"{where}.annotations: {violation}")
+    for name, used in usage.items():
+        if used > len(pools[name].addresses):
+            raise TopologyError(f"ippools: pool {name} has {len(pools[name].addresses)} addresses but "
+                                f"{used} interfaces use it; widen its 'ips'")
+
+
+# --- entry points ----------------------------------------------------------------------------------
+def _format_validation_error(exc: ValidationError, data: dict) -> str:
+    lines = []
+    for err in exc.errors():
+        path = ""
+        for part in err["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown key; remove it or check its spelling")
+        elif err["type"] == "missing":
+            lines.append(f"{path}: required key is missing; add it")
+        else:
+            lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(lines)
+
+
+def parse_topology(data: object, source: str = "<topology>") -> Topology:
+    """Validate already-loaded YAML data. Raises ``TopologyError``."""
+    if not isinstance(data, dict):
+        raise TopologyError(f"{source}: the top level must be a mapping with keys name, vlans, nodes, ...")
+    try:
+        topology = Topology.model_validate(data)
+    except ValidationError as exc:
+        raise TopologyError(f"{source}: {_format_validation_error(exc, data)}") from None
+    try:
+        _check_references(topology)
+    except TopologyError as exc:
+        raise TopologyError(f"{source}: {exc}") from None
+    return topology
+
+
+def load_topology(path: str | Path) -> Topology:
+    """Read and validate a topology YAML file. Raises ``TopologyError``."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TopologyError(f"{path}: cannot read the topology file ({exc.strerror}); check --topology") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise TopologyError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_topology(data, str(path))
+
+
+def topology_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "topologies"
+
+
+def resolve_topology_path(value: str | None) -> Path:
+    """``None`` -> the reference topology; a bare name (``minimal``) -> ``topologies/minimal.yaml``."""
+    if value is None:
+        return topology_dir() / "reference.yaml"
+    path = Path(value)
+    if not path.exists() and not path.suffix and (topology_dir() / f"{value}.yaml").exists():
+        return topology_dir() / f"{value}.yaml"
+    return path
+
+
+def ip_in(address: str, network: IPv4Network) -> bool:
+    return ipaddress.ip_address(address.split("/")[0]) in network
