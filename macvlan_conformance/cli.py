@@ -19,7 +19,13 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _interrupt_on_sigterm() -> None:
+    """SIGTERM ends a command like Ctrl-C (so cleanup runs). Forked helpers (pyroute2 forks to enter a
+    namespace and is stopped with SIGTERM) inherit the handler: in them it just exits."""
+    owner = os.getpid()
+
     def handler(signum, frame):
+        if os.getpid() != owner:
+            os._exit(0)
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, handler)
 

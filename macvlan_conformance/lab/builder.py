@@ -96,7 +96,8 @@ class LabBuilder:
             self.state.save(self.names.state_file)
             return self.state
         except BaseException:
-            cleanup.teardown(lab)
+            if os.getpid() == self.state.owner_pid:  # never in a forked helper that unwinds our stack
+                cleanup.teardown(lab)
             raise
 
     # --- steps -----------------------------------------------------------------------------------

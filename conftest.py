@@ -1,0 +1,8 @@
+"""Root conftest: registers the fixture modules once (DESIGN.md section 2)."""
+
+pytest_plugins = [
+    "fixtures.options",
+    "fixtures.deployment",
+    "fixtures.conformance",
+    "fixtures.results",
+]

@@ -1,0 +1,129 @@
+"""The controller's side of the agent protocol, over a socket or a subprocess' pipes."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+class AgentError(RuntimeError):
+    """The agent could not run an operation (it answered with an error, timed out, or died)."""
+
+
+class _LineChannel:
+    """Line-based reading with a deadline over a raw file descriptor."""
+
+    def __init__(self, read_fd: int, write):
+        self.read_fd = read_fd
+        self._write = write
+        self._buffer = b""
+
+    def send(self, obj: dict) -> None:
+        self._write((json.dumps(obj) + "\n").encode())
+
+    def recv(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AgentError(f"no answer within {timeout:.1f} s")
+            ready, _, _ = select.select([self.read_fd], [], [], remaining)
+            if ready:
+                chunk = os.read(self.read_fd, 65536)
+                if not chunk:
+                    raise AgentError("the agent exited")
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+
+class AgentClient:
+    """Calls operations on one agent, one at a time (thread-safe)."""
+
+    def __init__(self, channel: _LineChannel, name: str, closer=None):
+        self.channel = channel
+        self.name = name
+        self._closer = closer
+        self._lock = threading.Lock()
+        self._next_id = 0
+        hello = channel.recv(timeout=30)
+        if not hello.get("ready"):
+            raise AgentError(f"agent for {name} did not start: {hello.get('error', hello)}")
+        self.pid = hello.get("pid")
+
+    def call(self, op: str, *, wait: float = 30.0, **args) -> dict:
+        """Run ``op`` with ``args`` on the agent; ``wait`` bounds the wait for its answer."""
+        with self._lock:
+            self._next_id += 1
+            request_id = self._next_id
+            self.channel.send({"id": request_id, "op": op, "args": args})
+            while True:
+                response = self.channel.recv(wait)
+                if response.get("id") == request_id:
+                    break
+        if not response.get("ok"):
+            raise AgentError(f"{self.name}: {op} failed: {response.get('error')}")
+        return response["result"]
+
+    def close(self) -> None:
+        if self._closer:
+            self._closer()
+            self._closer = None
+
+
+class AgentHost:
+    """The lab's agent host process (``agent.host``): one scapy import, one forked agent per pod."""
+
+    def __init__(self, mark: str = ""):
+        self._control, child_end = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "macvlan_conformance.agent.host", "--control-fd", str(child_end.fileno()),
+             "--mark", mark],
+            pass_fds=[child_end.fileno()], cwd=str(Path(__file__).resolve().parents[2]))
+        child_end.close()
+        self._lock = threading.Lock()
+        self._channel = _LineChannel(self._control.fileno(), self._control.sendall)
+
+    def spawn(self, netns_path: str, name: str) -> AgentClient:
+        """A new agent inside ``netns_path``."""
+        mine, theirs = socket.socketpair()
+        with self._lock:
+            socket.send_fds(self._control, [(json.dumps({"netns": netns_path}) + "\n").encode()],
+                            [theirs.fileno()])
+            theirs.close()
+            self._channel.recv(timeout=30)
+        return AgentClient(_LineChannel(mine.fileno(), mine.sendall), name, closer=mine.close)
+
+    def close(self) -> None:
+        self._control.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def spawn_stdio_agent(argv: list[str], name: str) -> AgentClient:
+    """An agent speaking on a subprocess' stdin/stdout (``ip netns exec ...``, ``kubectl exec -i ...``)."""
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+
+    def write(data: bytes) -> None:
+        proc.stdin.write(data)
+        proc.stdin.flush()
+
+    def close() -> None:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    return AgentClient(_LineChannel(proc.stdout.fileno(), write), name, closer=close)

@@ -1,0 +1,210 @@
+"""The probe agent's operations. They run inside the pod's network namespace and never assert: each
+returns evidence (a JSON-able dict). Every operation has a timeout.
+
+Same code on every target: in the lab a forked child of the agent host after ``setns``; in a cluster
+``python -m macvlan_conformance.agent`` started with ``kubectl exec``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+import re
+import subprocess
+import threading
+import time
+
+from pyroute2 import IPRoute
+from scapy.all import AsyncSniffer, conf, get_if_hwaddr, sendp, srp
+from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.l2 import ARP, Ether
+from scapy.packet import Raw
+
+from .classify import carries_marker, classify_arp_replies, classify_icmp_reply, frame_summary
+
+conf.verb = 0
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+MACVLAN_MODES = {1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}
+_sniffers: dict[str, tuple[AsyncSniffer, bytes]] = {}
+_sniffers_lock = threading.Lock()
+
+
+def refresh_scapy() -> None:
+    """Re-read interfaces and routes (after ``setns``, scapy still holds the old namespace's view)."""
+    conf.ifaces.reload()
+    conf.route.resync()
+
+
+# --- describe ------------------------------------------------------------------------------------
+def describe() -> dict:
+    """Links (kind, macvlan mode, MAC, MTU, parent ifindex/netnsid), addresses, routes and neighbours."""
+    with IPRoute() as ipr:
+        names = {}
+        links = []
+        for link in ipr.get_links():
+            info = link.get_attr("IFLA_LINKINFO")
+            kind = info.get_attr("IFLA_INFO_KIND") if info else None
+            data = info.get_attr("IFLA_INFO_DATA") if info else None
+            mode = None
+            if kind == "macvlan" and data is not None:
+                raw_mode = data.get_attr("IFLA_MACVLAN_MODE")
+                mode = MACVLAN_MODES.get(raw_mode, raw_mode) if isinstance(raw_mode, int) else raw_mode
+            names[link["index"]] = link.get_attr("IFLA_IFNAME")
+            links.append({
+                "name": link.get_attr("IFLA_IFNAME"), "index": link["index"], "kind": kind, "mode": mode,
+                "mac": link.get_attr("IFLA_ADDRESS"), "mtu": link.get_attr("IFLA_MTU"),
+                "state": link.get_attr("IFLA_OPERSTATE"), "up": bool(link["flags"] & 1),
+                "parent_index": link.get_attr("IFLA_LINK"), "parent_netnsid": link.get_attr("IFLA_LINK_NETNSID"),
+            })
+        addresses = [{"ifname": names.get(a["index"]), "address": a.get_attr("IFA_ADDRESS"),
+                      "prefixlen": a["prefixlen"]} for a in ipr.get_addr(family=2)]
+        routes = []
+        for r in ipr.get_routes(family=2, table=254):
+            dst = r.get_attr("RTA_DST")
+            routes.append({"dst": f"{dst}/{r['dst_len']}" if dst else "0.0.0.0/0",
+                           "gateway": r.get_attr("RTA_GATEWAY"), "dev": names.get(r.get_attr("RTA_OIF"))})
+        neighbours = [{"ip": n.get_attr("NDA_DST"), "mac": n.get_attr("NDA_LLADDR"), "dev": names.get(n["ifindex"]),
+                       "state": n["state"]} for n in ipr.get_neighbours(family=2)]
+    return {"links": links, "addresses": addresses, "routes": routes, "neighbours": neighbours}
+
+
+# --- ARP -----------------------------------------------------------------------------------------
+def _iface_ip(iface: str) -> str:
+    with IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=iface)
+        if not index:
+            raise ValueError(f"no interface {iface!r} in this pod")
+        for a in ipr.get_addr(family=2, index=index[0]):
+            return a.get_attr("IFA_ADDRESS")
+    raise ValueError(f"interface {iface!r} has no IPv4 address")
+
+
+def arp(ip: str, iface: str, timeout: float = 1.0, tries: int = 1, multi: bool = True) -> dict:
+    """ARP who-has ``ip`` on ``iface``. With ``multi`` every reply within ``timeout`` is collected (several
+    MACs = a duplicate address); without, it returns at the first reply."""
+    mac = get_if_hwaddr(iface)
+    request = Ether(dst=BROADCAST, src=mac) / ARP(op=1, hwsrc=mac, psrc=_iface_ip(iface), pdst=ip)
+    replies = []
+    for _ in range(tries):
+        answered, _ = srp(request, iface=iface, timeout=timeout, multi=multi, verbose=0)
+        replies = classify_arp_replies([r for _, r in answered], ip)
+        if replies:
+            break
+    unique = sorted({r["hwsrc"] for r in replies})
+    return {"target": ip, "iface": iface, "replies": replies, "macs": unique}
+
+
+def _next_hop(dst: str, iface: str) -> str:
+    """The IP whose MAC the frame to ``dst`` must carry: ``dst`` itself if on-link on ``iface``, else the
+    gateway of the pod's route to it."""
+    with IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=iface)[0]
+        for a in ipr.get_addr(family=2, index=index):
+            net = ipaddress.ip_network(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}", strict=False)
+            if ipaddress.ip_address(dst) in net:
+                return dst
+        for r in ipr.get_routes(family=2, table=254, oif=index):
+            gw = r.get_attr("RTA_GATEWAY")
+            dst_net = r.get_attr("RTA_DST")
+            net = ipaddress.ip_network(f"{dst_net}/{r['dst_len']}" if dst_net else "0.0.0.0/0")
+            if gw and ipaddress.ip_address(dst) in net:
+                return gw
+    raise ValueError(f"no route to {dst} via {iface}")
+
+
+# --- ICMP ----------------------------------------------------------------------------------------
+def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1.0, size: int = 0,
+         df: bool = False, system_ping: bool = False) -> dict:
+    """ICMP echo with scapy from ``iface``: the replies' kind, TTL, source IP and MAC, RTT.
+
+    ``count`` requests are sent together and answered within ``timeout``; ``stage`` says where it
+    stopped: ``route`` (no route), ``arp`` (next hop did not answer ARP), ``icmp`` (sent, see replies).
+    """
+    result: dict = {"dst": dst, "iface": iface, "ttl_sent": ttl, "count": count, "replies": []}
+    try:
+        hop = _next_hop(dst, iface)
+    except ValueError as exc:
+        return {**result, "stage": "route", "error": str(exc)}
+    resolved = arp(hop, iface, timeout=min(timeout, 1.0), tries=2, multi=False)
+    result["next_hop"] = {"ip": hop, "macs": resolved["macs"]}
+    if not resolved["macs"]:
+        return {**result, "stage": "arp"}
+    mac = get_if_hwaddr(iface)
+    ident = random.randint(1, 0xFFFF)
+    flags = "DF" if df else 0
+    frames = [Ether(src=mac, dst=resolved["macs"][0]) / IP(src=_iface_ip(iface), dst=dst, ttl=ttl, flags=flags)
+              / ICMP(id=ident, seq=seq) / Raw(b"\x00" * size) for seq in range(1, count + 1)]
+    started = time.monotonic()
+    answered, _ = srp(frames, iface=iface, timeout=timeout, verbose=0)
+    for sent, reply in answered:
+        evidence = classify_icmp_reply(reply)
+        evidence["rtt_ms"] = round((reply.time - sent.sent_time) * 1000, 3) if sent.sent_time else None
+        result["replies"].append(evidence)
+    result["stage"] = "icmp"
+    result["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
+    if system_ping:
+        result["system_ping"] = sys_ping(dst, iface, timeout=timeout)
+    return result
+
+
+def sys_ping(dst: str, iface: str, count: int = 1, timeout: float = 1.0, size: int | None = None,
+             df: bool = False) -> dict:
+    """The pod's own ``ping`` command, as a user would type it."""
+    argv = ["ping", "-n", "-c", str(count), "-W", str(max(1, round(timeout))), "-I", iface]
+    if size is not None:
+        argv += ["-s", str(size)]
+    if df:
+        argv += ["-M", "do"]
+    argv.append(dst)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout * count + 5)
+    ttl = re.search(r"ttl=(\d+)", proc.stdout)
+    received = re.search(r"(\d+) received", proc.stdout)
+    # iputils exits 0 on "local error: message too long": success is a received reply, not the exit code
+    ok = proc.returncode == 0 and received is not None and int(received.group(1)) > 0
+    return {"argv": argv, "ok": ok, "rc": proc.returncode,
+            "ttl": int(ttl.group(1)) if ttl else None,
+            "output": (proc.stdout + proc.stderr).strip().splitlines()[-2:]}
+
+
+# --- broadcast marker ----------------------------------------------------------------------------
+def sniff_start(iface: str, marker: str, token: str) -> dict:
+    """Start capturing frames on ``iface`` that carry ``marker``; returns once the capture is running."""
+    started = threading.Event()
+    needle = marker.encode()
+    sniffer = AsyncSniffer(iface=iface, store=True, lfilter=lambda f: carries_marker(f, needle),
+                           started_callback=started.set)
+    sniffer.start()
+    if not started.wait(5):
+        sniffer.stop(join=False)
+        raise TimeoutError(f"capture on {iface} did not start within 5 s")
+    with _sniffers_lock:
+        _sniffers[token] = (sniffer, needle)
+    return {"token": token, "iface": iface}
+
+
+def sniff_stop(token: str) -> dict:
+    """Stop a capture; returns how many marker frames it saw and from whom."""
+    with _sniffers_lock:
+        sniffer, _ = _sniffers.pop(token)
+    frames = sniffer.stop() or []
+    return {"token": token, "seen": len(frames), "frames": [frame_summary(f) for f in frames[:10]]}
+
+
+def broadcast(iface: str, marker: str, count: int = 3) -> dict:
+    """Send ``count`` Ethernet-broadcast UDP frames carrying ``marker`` out of ``iface``."""
+    mac = get_if_hwaddr(iface)
+    frame = (Ether(src=mac, dst=BROADCAST) / IP(src=_iface_ip(iface), dst="255.255.255.255")
+             / UDP(sport=40000, dport=40000) / Raw(marker.encode()))
+    sendp([frame] * count, iface=iface, verbose=0, inter=0.01)
+    return {"iface": iface, "sent": count, "src_mac": mac}
+
+
+def whoami() -> dict:
+    return {"pid": os.getpid(), "netns_inode": os.stat("/proc/self/ns/net").st_ino}
+
+
+OPERATIONS = {
+    "describe": describe, "arp": arp, "ping": ping, "sys_ping": sys_ping, "sniff_start": sniff_start,
+    "sniff_stop": sniff_stop, "broadcast": broadcast, "whoami": whoami,
+}

@@ -1,0 +1,358 @@
+"""What must happen, derived from the topology model alone, as data.
+
+Every case names its endpoints by model identity (``pod/ifname``) and the evidence that proves it by
+*owner* (``endpoint sa-w1-b/eth0``, ``vlanif 100``), not by address: addresses and MACs are facts of a
+deployment, resolved at run time. Nothing here touches a network; ``judge`` compares an observed verdict
+with an expected one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .topology import Pod, Topology
+from . import annotations as ann
+
+
+class Verdict(str, Enum):
+    """Named outcomes. Expectations return them; probes' evidence is classified into them."""
+
+    REACHABLE_L2 = "reachable-l2"            # echo reply, TTL unchanged, from the peer's own MAC
+    REACHABLE_ROUTED = "reachable-routed"    # echo reply, TTL - 1, from the source VLAN's vlanif MAC
+    REACHABLE = "reachable"                  # echo reply (overlay: the path is the overlay's business)
+    REACHABLE_OTHER = "reachable-other-path" # a reply, but with the wrong TTL or source MAC
+    BLOCKED = "blocked"                      # no reply over the whole window
+    NO_ARP_REPLY = "no-arp-reply"            # nobody answered ARP (for the target or the next hop)
+    NO_ROUTE = "no-route"                    # the pod has no route to the destination
+    ARP_FROM_VLANIF = "arp-from-vlanif"      # the gateway's ARP reply came from exactly the vlanif MAC
+    ARP_OTHER = "arp-from-other"             # ARP answered, but by another MAC (or by several)
+    ARP_REPLY = "arp-reply"                  # ARP answered (a positive control)
+    TIME_EXCEEDED = "time-exceeded"          # TTL=1 probe answered with time-exceeded by the gateway
+    NOT_SEEN = "not-seen"                    # a broadcast marker did not reach the receiver
+    SEEN = "seen"                            # a broadcast marker reached the receiver
+    CREATED = "created"                      # a pod came up
+    REFUSED = "refused"                      # a pod was refused (admission, or never got its sandbox)
+    MATCHES = "matches"                      # facts match the model
+    MISMATCH = "mismatch"                    # facts differ from the model
+    INCONCLUSIVE = "inconclusive"            # the positive control failed: the negative proves nothing
+
+
+# observed verdicts that satisfy an expected one (everything satisfies itself)
+_SATISFIES = {
+    Verdict.BLOCKED: {Verdict.BLOCKED, Verdict.NO_ARP_REPLY, Verdict.NO_ROUTE},
+    Verdict.REACHABLE: {Verdict.REACHABLE, Verdict.REACHABLE_L2, Verdict.REACHABLE_ROUTED, Verdict.REACHABLE_OTHER},
+}
+
+
+def satisfies(expected: Verdict, observed: Verdict) -> bool:
+    return observed == expected or observed in _SATISFIES.get(expected, ())
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One pod interface, by model identity."""
+
+    pod: str
+    ifname: str
+    node: str
+    kind: str               # standalone | overlay
+    vlan: int | None        # None for the overlay's eth0
+    vlan_label: str
+    default: bool
+    network: str | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.pod}/{self.ifname}"
+
+    @property
+    def label(self) -> str:
+        suffix = "" if self.ifname == "eth0" else f":{self.ifname}"
+        return f"{self.vlan_label}/{self.pod}{suffix}"
+
+    @property
+    def macvlan(self) -> bool:
+        return self.network is not None
+
+
+@dataclass(frozen=True)
+class MacOwner:
+    """Who must have sent a frame: an endpoint (``pod/ifname``) or a VLAN's vlanif."""
+
+    kind: str   # endpoint | vlanif
+    ref: str    # "pod/ifname" or VLAN id
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.ref}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One check instance: expected verdict and the evidence that proves it."""
+
+    check: str
+    src: Endpoint
+    dst: Endpoint | None
+    expected: Verdict
+    ttl: int | None = None
+    mac_owner: MacOwner | None = None
+    target: str | None = None          # for non-endpoint destinations: "gateway 100", "master worker1"
+    control: "Case | None" = None      # the positive control run in the same window (negative cases)
+    params: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def id(self) -> str:
+        if self.dst is not None:
+            return f"{self.src.label} -> {self.dst.label}"
+        return f"{self.src.label} -> {self.target}" if self.target else self.src.label
+
+
+def endpoints(topology: Topology) -> list[Endpoint]:
+    """Every pod interface of the topology, in pod order."""
+    result = []
+    for pod in topology.pods:
+        for att in topology.attachments(pod.name):
+            vlan = att.vlan.id if att.vlan else None
+            label = att.vlan.label if att.vlan else "overlay"
+            result.append(Endpoint(pod.name, att.ifname, pod.node, att.kind, vlan, label, att.default,
+                                   att.network.ref if att.network else None))
+    return result
+
+
+def _vlan_pods(eps: list[Endpoint], vlan: int) -> set[str]:
+    return {e.pod for e in eps if e.vlan == vlan}
+
+
+# --- reachability --------------------------------------------------------------------------------
+def intra_vlan_cases(topology: Topology) -> list[Case]:
+    """Every ordered pair of macvlan interfaces of different pods in the same VLAN: direct L2."""
+    eps = [e for e in endpoints(topology) if e.macvlan]
+    cases = []
+    for src in eps:
+        for dst in eps:
+            if src.pod != dst.pod and src.vlan == dst.vlan:
+                check = "intra-vlan.same-node" if src.node == dst.node else "intra-vlan.cross-node"
+                cases.append(Case(check, src, dst, Verdict.REACHABLE_L2, ttl=64,
+                                  mac_owner=MacOwner("endpoint", dst.key)))
+    return cases
+
+
+def routed_endpoints(topology: Topology) -> list[Endpoint]:
+    """Interfaces that carry the pod's default route through their VLAN's gateway (standalone eth0)."""
+    return [e for e in endpoints(topology) if e.macvlan and e.default]
+
+
+def inter_vlan_cases(topology: Topology) -> list[Case]:
+    """Ordered pairs of routed interfaces in different VLANs: one hop through the source's vlanif.
+
+    Pairs where either pod also has an interface in the other's VLAN are left out: such pods answer
+    over that interface directly (an asymmetric path, not the routing under test).
+    """
+    all_eps = endpoints(topology)
+    eps = routed_endpoints(topology)
+    routed = set(topology.routed_vlans)
+    cases = []
+    for src in eps:
+        for dst in eps:
+            if src.vlan == dst.vlan or src.pod in _vlan_pods(all_eps, dst.vlan) \
+                    or dst.pod in _vlan_pods(all_eps, src.vlan):
+                continue
+            if src.vlan in routed and dst.vlan in routed:
+                cases.append(Case("inter-vlan.routed", src, dst, Verdict.REACHABLE_ROUTED, ttl=63,
+                                  mac_owner=MacOwner("vlanif", str(src.vlan))))
+            else:
+                cases.append(Case("inter-vlan.routed", src, dst, Verdict.BLOCKED))
+    return cases
+
+
+def ttl_expiry_cases(topology: Topology) -> list[Case]:
+    """Per routed interface and other VLAN: a TTL=1 probe is answered with time-exceeded by the gateway."""
+    cases = []
+    seen = set()
+    for case in inter_vlan_cases(topology):
+        key = (case.src.key, case.dst.vlan)
+        if case.expected == Verdict.REACHABLE_ROUTED and key not in seen:
+            seen.add(key)
+            cases.append(Case("inter-vlan.ttl-expiry", case.src, case.dst, Verdict.TIME_EXCEEDED,
+                              mac_owner=MacOwner("vlanif", str(case.src.vlan)),
+                              params={"gateway_vlan": case.src.vlan}))
+    return cases
+
+
+def gateway_cases(topology: Topology) -> list[Case]:
+    """Every macvlan interface resolves its VLAN's gateway to that VLAN's vlanif, and only to it."""
+    routed = set(topology.routed_vlans)
+    return [Case("gateway.arp", e, None, Verdict.ARP_FROM_VLANIF if e.vlan in routed else Verdict.NO_ARP_REPLY,
+                 mac_owner=MacOwner("vlanif", str(e.vlan)), target=f"gateway vlan{e.vlan}",
+                 params={"vlan": e.vlan})
+            for e in endpoints(topology) if e.macvlan]
+
+
+def overlay_cases(topology: Topology) -> list[Case]:
+    """Overlay eth0 of every pod with an overlay eth0 (plain and macvlan-overlay pods) reach each other."""
+    eps = [e for e in endpoints(topology) if e.kind == "overlay" and not e.macvlan]
+    return [Case("overlay.coexistence", src, dst, Verdict.REACHABLE) for src in eps for dst in eps
+            if src.pod != dst.pod]
+
+
+# --- isolation ------------------------------------------------------------------------------------
+def cross_vlan_arp_cases(topology: Topology) -> list[Case]:
+    """ARP for an address of another VLAN is never answered; control: ARP for a same-VLAN peer is."""
+    eps = [e for e in endpoints(topology) if e.macvlan]
+    cases = []
+    for src in eps:
+        peers = [e for e in eps if e.vlan == src.vlan and e.pod != src.pod]
+        if not peers:
+            continue
+        control = Case("isolation.arp-control", src, peers[0], Verdict.ARP_REPLY)
+        others = {}
+        for e in eps:
+            if e.vlan != src.vlan and e.vlan not in others and e.pod != src.pod:
+                others[e.vlan] = e
+        for dst in others.values():
+            cases.append(Case("isolation.cross-vlan-arp", src, dst, Verdict.NO_ARP_REPLY, control=control))
+    return cases
+
+
+def broadcast_cases(topology: Topology) -> list[Case]:
+    """A broadcast sent in one VLAN is not seen in another; control: a same-VLAN receiver sees it.
+
+    One case per ordered VLAN pair; the receivers in the other VLAN are its macvlan interfaces.
+    """
+    eps = [e for e in endpoints(topology) if e.macvlan]
+    vlans = sorted({e.vlan for e in eps})
+    cases = []
+    for a in vlans:
+        senders = [e for e in eps if e.vlan == a]
+        for sender in senders:
+            witness = next((e for e in senders if e.pod != sender.pod), None)
+            if witness:
+                break
+        if not witness:
+            continue
+        control = Case("isolation.broadcast-control", sender, witness, Verdict.SEEN)
+        for b in vlans:
+            if b == a:
+                continue
+            receivers = [e for e in eps if e.vlan == b and e.pod != sender.pod]
+            if receivers:
+                cases.append(Case("isolation.broadcast", sender, None, Verdict.NOT_SEEN, control=control,
+                                  target=f"vlan{b} ({len(receivers)} receivers)",
+                                  params={"receivers": [r.key for r in receivers], "vlan": b}))
+    return cases
+
+
+def own_master_cases(topology: Topology) -> list[Case]:
+    """A macvlan child cannot reach its own master's IP; control: a pod on another node in that VLAN can.
+
+    Only masters with an IP in the model (the node IP on the native VLAN's ``bond0``) are covered.
+    """
+    native = topology.switch.native_vlan
+    eps = [e for e in endpoints(topology) if e.macvlan and e.vlan == native]
+    cases = []
+    for src in eps:
+        node = topology.node(src.node)
+        control_src = next((e for e in eps if e.node != src.node), None)
+        control = None
+        if control_src:
+            control = Case("isolation.own-master-control", control_src, None, Verdict.REACHABLE,
+                           target=f"master {node.name}", params={"ip": str(node.ip)})
+        cases.append(Case("isolation.own-master", src, None, Verdict.BLOCKED, control=control,
+                          target=f"master {node.name} ({node.bond.name} {node.ip})", params={"ip": str(node.ip)}))
+    return cases
+
+
+# --- attachment rules -------------------------------------------------------------------------------
+def rule_cases(topology: Topology) -> list[tuple[str, Pod, Verdict, str]]:
+    """Pods that probe the multus-underlay contract: ``(case id, pod, expected, why)``.
+
+    Each refused case is paired with an allowed pod using the same networks correctly (its control).
+    """
+    standalone = [n for n in topology.networks if n.type == "standalone"]
+    overlay = [n for n in topology.networks if n.type == "overlay"]
+    node = topology.nodes[0]
+
+    def usable(net) -> bool:
+        vid = topology.master_vlan(net.master, node.bond.name)
+        return vid == topology.switch.native_vlan or vid in node.vlans
+
+    standalone = [n for n in standalone if usable(n)]
+    overlay = [n for n in overlay if usable(n)]
+    cases = []
+
+    def pod(name: str, annotations: dict) -> Pod:
+        return Pod(name=name, namespace="default", node=node.name, annotations=annotations)
+
+    if overlay:
+        o = overlay[0]
+        cases.append(("overlay-as-default", pod("rule-ovl-default", {ann.DEFAULT_NETWORK: o.ref}), Verdict.REFUSED,
+                      f"{o.ref} (type overlay) as the default network"))
+        cases.append(("overlay-as-extra", pod("rule-ovl-extra", {ann.NETWORKS: o.ref}), Verdict.CREATED,
+                      f"{o.ref} as an extra NIC of an overlay pod (control)"))
+    if standalone and overlay:
+        s, o = standalone[0], overlay[0]
+        cases.append(("standalone-plus-overlay", pod("rule-mix-sa", {ann.DEFAULT_NETWORK: s.ref, ann.NETWORKS: o.ref}),
+                      Verdict.REFUSED, f"standalone eth0 {s.ref} with overlay extra {o.ref}"))
+        cases.append(("overlay-plus-standalone", pod("rule-mix-ov", {ann.NETWORKS: s.ref}), Verdict.REFUSED,
+                      f"overlay eth0 with standalone extra {s.ref}"))
+    if standalone:
+        s = standalone[0]
+        extra = standalone[1] if len(standalone) > 1 else standalone[0]
+        cases.append(("standalone-plus-standalone",
+                      pod("rule-sa-sa", {ann.DEFAULT_NETWORK: s.ref, ann.NETWORKS: f"{extra.ref}@net1"}),
+                      Verdict.CREATED, f"standalone eth0 {s.ref} with standalone extra {extra.ref} (control)"))
+    return cases
+
+
+# --- MTU ---------------------------------------------------------------------------------------------
+def mtu_cases(topology: Topology) -> list[Case]:
+    """Per macvlan interface in a routed VLAN: pod MTU = master MTU; DF ping of MTU-28 bytes passes, MTU-27 fails."""
+    routed = set(topology.routed_vlans)
+    cases = []
+    for e in endpoints(topology):
+        if not e.macvlan or e.vlan not in routed:
+            continue
+        network = topology.network(e.network)
+        mtu = network.mtu or topology.switch.mtu
+        cases.append(Case("mtu.df-ping", e, None, Verdict.MATCHES, target=f"gateway vlan{e.vlan}",
+                          params={"mtu": mtu, "vlan": e.vlan}))
+    return cases
+
+
+# --- judging -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Judgement:
+    passed: bool
+    expected: Verdict
+    observed: Verdict
+    detail: str = ""
+
+
+def judge(case: Case, observed: Verdict, control: Verdict | None = None, detail: str = "") -> Judgement:
+    """Pass iff the observation satisfies the expectation and, for a negative case, its control held."""
+    if case.control is not None and control is not None and not satisfies(case.control.expected, control):
+        return Judgement(False, case.expected, Verdict.INCONCLUSIVE,
+                         f"positive control {case.control.id} observed {control.value}, expected "
+                         f"{case.control.expected.value}: the negative result proves nothing. {detail}".strip())
+    return Judgement(satisfies(case.expected, observed), case.expected, observed, detail)
+
+
+def by_check(cases: list[Case]) -> dict[str, list[Case]]:
+    grouped: dict[str, list[Case]] = {}
+    for case in cases:
+        grouped.setdefault(case.check, []).append(case)
+    return grouped
+
+
+PAIR_GENERATORS = (intra_vlan_cases, inter_vlan_cases, ttl_expiry_cases, gateway_cases, overlay_cases,
+                   cross_vlan_arp_cases, broadcast_cases, own_master_cases, mtu_cases)
+
+
+def cases_for(topology: Topology, check: str) -> list[Case]:
+    """Every case of one probed check (``intra-vlan.cross-node``, ``gateway.arp``, ...)."""
+    return [c for generate in PAIR_GENERATORS for c in generate(topology) if c.check == check]
+
+
+def all_cases(topology: Topology) -> list[Case]:
+    return [c for generate in PAIR_GENERATORS for c in generate(topology)]

@@ -1,0 +1,138 @@
+"""The lab as a target: facts from the state file, agents forked by one agent host, faults on OVS ports."""
+
+from __future__ import annotations
+
+import platform
+import re
+import shlex
+import threading
+from pathlib import Path
+
+from pyroute2 import IPRoute
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from ..agent.client import AgentClient, AgentHost
+from ..expectations import Verdict
+from ..target import Admission, Target
+from ..topology import Pod, load_topology
+from .builder import PodFactory, PodRefused
+from .cni import find_plugin_dir
+from .commands import run
+from .ovs import OvsInstance
+from .state import LabState
+
+
+class LabTarget(Target):
+    kind = "lab"
+
+    def __init__(self, state_file: Path):
+        self.state_file = Path(state_file)
+        self.state = LabState.load(self.state_file)
+        self.topology = load_topology(self.state.topology_path)
+        self.ovs = OvsInstance(Path(self.state.run_dir), self.state.fabric_netns, self.state.name)
+        self._host: AgentHost | None = None
+        self._agents: dict[str, AgentClient] = {}
+        self._lock = threading.Lock()
+
+    # --- facts -----------------------------------------------------------------------------------
+    def network_status(self, pod: str) -> list[dict]:
+        return self.state.pods[pod].network_status
+
+    def vlanif_mac(self, vlan: int) -> str | None:
+        vlanif = self.state.vlanifs.get(vlan)
+        return vlanif.mac if vlanif else None
+
+    def _node_link(self, node: str, master: str):
+        with IPRoute(netns=f"/run/netns/{self.state.nodes[node].netns}", flags=0) as ipr:
+            links = ipr.get_links(ifname=master)
+            return links[0] if links else None
+
+    def master_index(self, node: str, master: str) -> int | None:
+        link = self._node_link(node, master)
+        return link["index"] if link else None
+
+    def master_mtu(self, node: str, master: str) -> int | None:
+        link = self._node_link(node, master)
+        return link.get_attr("IFLA_MTU") if link else None
+
+    # --- agents and pods ---------------------------------------------------------------------------
+    def agent(self, pod: str) -> AgentClient:
+        with self._lock:
+            if pod not in self._agents:
+                if self._host is None:
+                    self._host = AgentHost(mark=self.state.run_dir + "/")
+                netns = self.state.pods[pod].netns
+                self._agents[pod] = self._host.spawn(f"/run/netns/{netns}", pod)
+            return self._agents[pod]
+
+    def reproducer(self, pod: str, argv: list[str]) -> str:
+        return shlex.join(["ip", "netns", "exec", self.state.pods[pod].netns, *argv])
+
+    def try_create_pod(self, pod: Pod) -> Admission:
+        factory = PodFactory(self.topology, self.state)
+        try:
+            created = factory.create(pod)
+        except PodRefused as exc:
+            return Admission(Verdict.REFUSED, exc.reason)
+        detail = ", ".join(f"{i.ifname}={i.network}" for i in created.interfaces)
+        factory.delete(pod.name)
+        return Admission(Verdict.CREATED, f"pod came up with {detail}")
+
+    # --- faults ------------------------------------------------------------------------------------
+    def set_bond_member(self, node: str, nic: str, up: bool) -> None:
+        """Set the member's link (the node end of its NIC veth), then wait until OVS has seen both ends
+        change and the bond has (re-)evaluated the member, so that probes start on a settled network."""
+        link_name = self.state.nodes[node].bond.members[nic]
+        switch_port = next(p.port for p in self.state.trunk_ports if p.node == node and p.nic == nic)
+        with IPRoute(netns=f"/run/netns/{self.state.fabric_netns}", flags=0) as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname=link_name)[0], state="up" if up else "down")
+        bond = self.state.nodes[node].bond.port
+        member = f"member {link_name}: {'enabled' if up else 'disabled'}"
+        link_state = "up" if up else "down"
+
+        def settled() -> bool:
+            states = self.ovs.vsctl("--columns=name,link_state", "--format=csv", "--no-headings", "list",
+                                    "interface", link_name, switch_port)
+            return states.count(link_state) == 2 and member in self.ovs.appctl("bond/show", bond)
+
+        poll = Retrying(stop=stop_after_delay(5), wait=wait_fixed(0.02), retry=retry_if_result(lambda ok: not ok))
+        try:
+            poll(settled)
+        except RetryError:
+            raise TimeoutError(f"{node}/{nic}: OVS did not report the member {link_state} within 5 s") from None
+
+    def active_bond_member(self, node: str) -> str | None:
+        """The NIC the node's bond currently sends on (``ovs-appctl bond/show``: "active member mac: ...(port)")."""
+        bond = self.state.nodes[node].bond
+        match = re.search(r"^active member mac: \S+?\((\S+)\)", self.ovs.appctl("bond/show", bond.port), re.M)
+        reverse = {link: nic for nic, link in bond.members.items()}
+        return reverse.get(match.group(1)) if match else None
+
+    # --- reporting ---------------------------------------------------------------------------------
+    def diagnostics(self) -> dict[str, str]:
+        dumps = {"ovs-vsctl show": self.ovs.vsctl("show")}
+        for node in self.state.nodes.values():
+            try:
+                dumps[f"bond/show {node.name}"] = self.ovs.appctl("bond/show", node.bond.port)
+            except Exception as exc:  # a diagnostic never hides the failure it documents
+                dumps[f"bond/show {node.name}"] = str(exc)
+        dumps["router routes"] = run(["ip", "route"], netns=self.state.router_netns).stdout
+        dumps["router neighbours"] = run(["ip", "neigh"], netns=self.state.router_netns).stdout
+        return dumps
+
+    def environment(self) -> dict[str, str]:
+        ovs = run(["ovs-vswitchd", "--version"], check=False).stdout.splitlines()
+        cni = run(["dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins"], check=False).stdout.split()
+        cni = cni or run([str(find_plugin_dir() / "macvlan"), "--version"], check=False).stdout.strip().splitlines()
+        return {"target": "lab", "lab": self.state.name, "topology": self.state.topology_name,
+                "kernel": platform.release(), "ovs": ovs[0] if ovs else "unknown",
+                "cni-plugins": cni[-1] if cni else "unknown"}
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._agents.values():
+                client.close()
+            self._agents.clear()
+            if self._host:
+                self._host.close()
+                self._host = None

@@ -1,0 +1,301 @@
+"""Run the cases of a check against a target and classify the agents' evidence into verdicts.
+
+Cases of one check run as a batch, concurrently (one agent answers one request at a time, so the
+concurrency is across pods, bounded by ``workers``). A case expecting reachability is retried up to
+``retries`` times and a pass after a retry is kept as flaky; a case expecting silence is probed once
+over a ``window`` with several frames, right after (or next to) its positive control. Probes never
+assert: they return ``Observation``s for ``expectations.judge``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .agent.client import AgentError
+from .expectations import Case, Verdict, satisfies
+from .target import Target
+
+
+@dataclass
+class Observation:
+    verdict: Verdict
+    evidence: dict = field(default_factory=dict)
+    attempts: int = 1
+    control: Verdict | None = None
+    control_evidence: dict | None = None
+    reproducer: str = ""
+    detail: str = ""
+
+    @property
+    def flaky(self) -> bool:
+        return self.attempts > 1
+
+
+NEGATIVE = {Verdict.BLOCKED, Verdict.NO_ARP_REPLY, Verdict.NOT_SEEN}
+
+
+class Prober:
+    def __init__(self, target: Target, retries: int = 3, window: float = 1.0, workers: int = 16):
+        self.target = target
+        self.retries = retries
+        self.window = window
+        self.workers = workers
+        self._cache: dict[str, Observation] = {}
+        self._lock = threading.Lock()
+
+    # --- batches ---------------------------------------------------------------------------------
+    def observe_all(self, cases: list[Case]) -> dict[str, Observation]:
+        """Observe every case not yet observed (concurrently); returns observations by ``check|id``."""
+        todo = [c for c in cases if self._key(c) not in self._cache]
+        if todo:
+            with ThreadPoolExecutor(min(self.workers, len(todo))) as pool:
+                results = list(pool.map(self._observe_safely, todo))
+            with self._lock:
+                for case, obs in zip(todo, results):
+                    self._cache[self._key(case)] = obs
+        return {self._key(c): self._cache[self._key(c)] for c in cases}
+
+    def observe(self, case: Case, batch: list[Case] | None = None) -> Observation:
+        """The observation of ``case``; ``batch`` (the case's whole check) is probed together on first use."""
+        with self._lock:
+            cached = self._cache.get(self._key(case))
+        if cached is None:
+            self.observe_all(batch or [case])
+        return self._cache[self._key(case)]
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    @staticmethod
+    def _key(case: Case) -> str:
+        return f"{case.check}|{case.id}"
+
+    def _observe_safely(self, case: Case) -> Observation:
+        try:
+            return PROBES[case.check](self, case)
+        except AgentError as exc:
+            return Observation(Verdict.INCONCLUSIVE, {"error": str(exc)}, detail=f"the probe failed: {exc}")
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _ip(self, key: str) -> str:
+        ip = self.target.endpoint_ip(key)
+        if ip is None:
+            raise AgentError(f"{key} has no address in the pod's network-status")
+        return ip
+
+    def _expected_mac(self, case: Case) -> str | None:
+        owner = case.mac_owner
+        if owner is None:
+            return None
+        if owner.kind == "endpoint":
+            return self.target.endpoint_mac(owner.ref)
+        return self.target.vlanif_mac(int(owner.ref))
+
+    def _retry(self, attempt, expected: Verdict) -> tuple[Verdict, dict, int]:
+        """Run ``attempt()`` (-> (verdict, evidence)) until it satisfies ``expected`` or retries run out."""
+        for n in range(1, self.retries + 1):
+            verdict, evidence = attempt()
+            if satisfies(expected, verdict) or expected in NEGATIVE:
+                return verdict, evidence, n
+            if n < self.retries:
+                time.sleep(0.05 * n)
+        return verdict, evidence, self.retries
+
+    # --- echo --------------------------------------------------------------------------------------
+    def _echo(self, src, dst_ip: str, *, count: int = 1, ttl: int = 64) -> dict:
+        return self.target.agent(src.pod).call("ping", dst=dst_ip, iface=src.ifname, ttl=ttl, count=count,
+                                               timeout=self.window)
+
+    def classify_echo(self, case: Case, ev: dict) -> Verdict:
+        if ev["stage"] == "route":
+            return Verdict.NO_ROUTE
+        if ev["stage"] == "arp":
+            return Verdict.NO_ARP_REPLY
+        replies = [r for r in ev["replies"] if r["kind"] == "echo-reply"]
+        if not replies:
+            return Verdict.BLOCKED
+        reply = replies[0]
+        if case.mac_owner is None:
+            return Verdict.REACHABLE
+        peer = self.target.endpoint_mac(case.dst.key) if case.dst else None
+        vlanif = self.target.vlanif_mac(case.src.vlan) if case.src.vlan is not None else None
+        if reply["ttl"] == 64 and peer and reply["src_mac"] == peer:
+            return Verdict.REACHABLE_L2
+        if reply["ttl"] == 63 and vlanif and reply["src_mac"] == vlanif:
+            return Verdict.REACHABLE_ROUTED
+        return Verdict.REACHABLE_OTHER
+
+    def probe_echo(self, case: Case) -> Observation:
+        dst_ip = self._ip(case.dst.key) if case.dst else case.params["ip"]
+        negative = case.expected in NEGATIVE
+        count = 3 if negative else 1
+
+        def attempt():
+            ev = self._echo(case.src, dst_ip, count=count)
+            return self.classify_echo(case, ev), ev
+
+        verdict, ev, attempts = self._retry(attempt, case.expected)
+        obs = Observation(verdict, ev, attempts, reproducer=self.target.reproducer(
+            case.src.pod, ["ping", "-c", str(count), "-W", "1", "-I", case.src.ifname, dst_ip]))
+        if case.control is not None:
+            control = self.probe_echo(case.control)
+            obs.control, obs.control_evidence = control.verdict, control.evidence
+        return obs
+
+    def probe_ttl(self, case: Case) -> Observation:
+        dst_ip = self._ip(case.dst.key)
+        gateway_ip = str(self.target.topology.vlan(case.params["gateway_vlan"]).gateway)
+        expected_mac = self._expected_mac(case)
+
+        def attempt():
+            ev = self.target.agent(case.src.pod).call("ping", dst=dst_ip, iface=case.src.ifname, ttl=1,
+                                                      timeout=self.window)
+            expired = [r for r in ev.get("replies", []) if r["kind"] == "time-exceeded"]
+            if expired and expired[0]["src_ip"] == gateway_ip and expired[0]["src_mac"] == expected_mac:
+                return Verdict.TIME_EXCEEDED, ev
+            if ev.get("replies"):
+                return Verdict.REACHABLE_OTHER, ev
+            return self.classify_echo(case, ev), ev
+
+        verdict, ev, attempts = self._retry(attempt, case.expected)
+        return Observation(verdict, ev, attempts, reproducer=self.target.reproducer(
+            case.src.pod, ["traceroute", "-n", "-m", "1", "-i", case.src.ifname, dst_ip]))
+
+    # --- ARP ---------------------------------------------------------------------------------------
+    def _arp(self, src, ip: str, *, multi: bool) -> dict:
+        return self.target.agent(src.pod).call("arp", ip=ip, iface=src.ifname, timeout=self.window / 2,
+                                               multi=multi)
+
+    def probe_gateway(self, case: Case) -> Observation:
+        gateway_ip = str(self.target.topology.vlan(case.params["vlan"]).gateway)
+        expected_mac = self._expected_mac(case)
+
+        def attempt():
+            ev = self._arp(case.src, gateway_ip, multi=True)
+            if not ev["macs"]:
+                return Verdict.NO_ARP_REPLY, ev
+            return (Verdict.ARP_FROM_VLANIF if ev["macs"] == [expected_mac] else Verdict.ARP_OTHER), ev
+
+        verdict, ev, attempts = self._retry(attempt, case.expected)
+        ev["expected_mac"] = expected_mac
+        return Observation(verdict, ev, attempts, reproducer=self.target.reproducer(
+            case.src.pod, ["arping", "-c", "3", "-I", case.src.ifname, gateway_ip]))
+
+    def _arp_verdict(self, src, ip: str, expected: Verdict) -> tuple[Verdict, dict, int]:
+        def attempt():
+            ev = self._arp(src, ip, multi=False)
+            return (Verdict.ARP_REPLY if ev["macs"] else Verdict.NO_ARP_REPLY), ev
+        return self._retry(attempt, expected)
+
+    def probe_cross_arp(self, case: Case) -> Observation:
+        control_verdict, control_ev, _ = self._arp_verdict(case.control.src, self._ip(case.control.dst.key),
+                                                           case.control.expected)
+        dst_ip = self._ip(case.dst.key)
+        verdict, ev, attempts = self._arp_verdict(case.src, dst_ip, case.expected)
+        return Observation(verdict, ev, attempts, control_verdict, control_ev,
+                           reproducer=self.target.reproducer(
+                               case.src.pod, ["arping", "-c", "3", "-I", case.src.ifname, dst_ip]))
+
+    # --- broadcast ---------------------------------------------------------------------------------
+    def probe_broadcast(self, case: Case) -> Observation:
+        marker = f"mcmark-{uuid.uuid4().hex[:12]}"
+        witness = case.control.dst
+        receivers = [(key.split("/", 1)[0], key.split("/", 1)[1]) for key in case.params["receivers"]]
+        watched = [(witness.pod, witness.ifname)] + receivers
+        tokens = []
+        try:
+            for pod, ifname in watched:
+                token = f"{marker}-{pod}-{ifname}"
+                self.target.agent(pod).call("sniff_start", iface=ifname, marker=marker, token=token)
+                tokens.append((pod, token))
+            sent = self.target.agent(case.src.pod).call("broadcast", iface=case.src.ifname, marker=marker)
+            time.sleep(self.window / 2)  # the window in which the marker must (control) / must not arrive
+        finally:
+            seen = {}
+            for pod, token in tokens:
+                seen[token] = self.target.agent(pod).call("sniff_stop", token=token)
+        witness_seen = seen[f"{marker}-{witness.pod}-{witness.ifname}"]["seen"]
+        leaked = {f"{pod}/{ifname}": seen[f"{marker}-{pod}-{ifname}"]["seen"] for pod, ifname in receivers
+                  if seen[f"{marker}-{pod}-{ifname}"]["seen"]}
+        evidence = {"marker": marker, "sent": sent, "witness": f"{witness.pod}/{witness.ifname}",
+                    "witness_seen": witness_seen, "leaked_to": leaked}
+        return Observation(Verdict.SEEN if leaked else Verdict.NOT_SEEN, evidence,
+                           control=Verdict.SEEN if witness_seen else Verdict.NOT_SEEN,
+                           control_evidence={"seen": witness_seen},
+                           reproducer=self.target.reproducer(
+                               case.src.pod, ["tcpdump", "-i", case.src.ifname, "-e", "ether", "broadcast"]),
+                           detail=f"leaked to {', '.join(leaked)}" if leaked else "")
+
+    # --- MTU ---------------------------------------------------------------------------------------
+    def probe_mtu(self, case: Case) -> Observation:
+        mtu = case.params["mtu"]
+        gateway_ip = str(self.target.topology.vlan(case.params["vlan"]).gateway)
+        agent = self.target.agent(case.src.pod)
+        links = {link["name"]: link for link in agent.call("describe")["links"]}
+        pod_mtu = links.get(case.src.ifname, {}).get("mtu")
+        node = self.target.topology.node(case.src.node)
+        master = node.master_name(case.src.vlan, self.target.topology.switch.native_vlan)
+        master_mtu = self.target.master_mtu(case.src.node, master)
+
+        def fits():
+            ev = agent.call("sys_ping", dst=gateway_ip, iface=case.src.ifname, size=mtu - 28, df=True,
+                            timeout=self.window)
+            return (Verdict.MATCHES if ev["ok"] else Verdict.MISMATCH), ev
+
+        _, fit, attempts = self._retry(fits, Verdict.MATCHES)
+        over = agent.call("sys_ping", dst=gateway_ip, iface=case.src.ifname, size=mtu - 27, df=True,
+                          timeout=self.window)
+        problems = []
+        if pod_mtu != mtu:
+            problems.append(f"pod MTU {pod_mtu} != expected {mtu}")
+        if master_mtu is not None and pod_mtu != master_mtu:
+            problems.append(f"pod MTU {pod_mtu} != master {master} MTU {master_mtu}")
+        if not fit["ok"]:
+            problems.append(f"DF ping of {mtu - 28} bytes (= MTU {mtu}) to the gateway failed")
+        if over["ok"]:
+            problems.append(f"DF ping of {mtu - 27} bytes (MTU {mtu} + 1) got through")
+        evidence = {"pod_mtu": pod_mtu, "master": master, "master_mtu": master_mtu, "expected_mtu": mtu,
+                    "df_fit": fit, "df_over": over}
+        return Observation(Verdict.MISMATCH if problems else Verdict.MATCHES, evidence, attempts,
+                           detail="; ".join(problems), reproducer=self.target.reproducer(
+                               case.src.pod, ["ping", "-c", "1", "-M", "do", "-s", str(mtu - 28), "-I",
+                                              case.src.ifname, gateway_ip]))
+
+
+def converge(target: Target, cases: list[Case], timeout: float, window: float = 0.5) -> tuple[float | None, int]:
+    """Probe ``cases`` in rounds (one attempt each) until every one is as expected, at most ``timeout`` s.
+
+    Returns (seconds until the first all-good round, or None if it never came; rounds run). Used after a
+    fault, so that the measured round judges the converged network and the convergence time is evidence.
+    """
+    from .expectations import judge
+    started = time.monotonic()
+    rounds = 0
+    while True:
+        rounds += 1
+        prober = Prober(target, retries=1, window=window)
+        observations = prober.observe_all(cases)
+        if all(judge(c, observations[prober._key(c)].verdict, observations[prober._key(c)].control).passed
+               for c in cases):
+            return round(time.monotonic() - started, 3), rounds
+        if time.monotonic() - started > timeout:
+            return None, rounds
+
+
+PROBES = {
+    "intra-vlan.same-node": Prober.probe_echo,
+    "intra-vlan.cross-node": Prober.probe_echo,
+    "inter-vlan.routed": Prober.probe_echo,
+    "overlay.coexistence": Prober.probe_echo,
+    "isolation.own-master": Prober.probe_echo,
+    "inter-vlan.ttl-expiry": Prober.probe_ttl,
+    "gateway.arp": Prober.probe_gateway,
+    "isolation.cross-vlan-arp": Prober.probe_cross_arp,
+    "isolation.broadcast": Prober.probe_broadcast,
+    "mtu.df-ping": Prober.probe_mtu,
+}

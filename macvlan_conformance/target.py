@@ -1,0 +1,92 @@
+"""The interface every target (the embedded lab, a live cluster) offers to the probes and suites.
+
+A target turns the model into a deployment and reports facts about it: the addresses and MACs Multus
+reported per pod interface, the gateways' MACs, the masters' indexes. It starts agents inside pods,
+creates and deletes extra pods, injects the faults the resilience checks need, and says how a user
+would reproduce a probe by hand.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from .agent.client import AgentClient
+from .expectations import Verdict
+from .topology import Pod, Topology
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What happened to a pod the suite tried to create."""
+
+    verdict: Verdict        # CREATED or REFUSED
+    detail: str
+
+
+class Target(ABC):
+    kind: str
+    topology: Topology
+
+    # --- facts ---------------------------------------------------------------------------------
+    @abstractmethod
+    def network_status(self, pod: str) -> list[dict]:
+        """The pod's ``k8s.v1.cni.cncf.io/network-status`` list."""
+
+    def endpoint(self, key: str) -> dict | None:
+        """The network-status entry of ``pod/ifname``, or None if the pod has no such interface."""
+        pod, ifname = key.split("/", 1)
+        return next((e for e in self.network_status(pod) if e.get("interface") == ifname), None)
+
+    def endpoint_ip(self, key: str) -> str | None:
+        entry = self.endpoint(key)
+        return entry["ips"][0] if entry and entry.get("ips") else None
+
+    def endpoint_mac(self, key: str) -> str | None:
+        entry = self.endpoint(key)
+        return entry.get("mac") if entry else None
+
+    @abstractmethod
+    def vlanif_mac(self, vlan: int) -> str | None:
+        """The MAC of the switch vlanif of ``vlan``, if the target knows it."""
+
+    @abstractmethod
+    def master_index(self, node: str, master: str) -> int | None:
+        """The ifindex of ``master`` on ``node``, if the target can see it."""
+
+    def master_mtu(self, node: str, master: str) -> int | None:
+        return None
+
+    # --- agents and pods ---------------------------------------------------------------------------
+    @abstractmethod
+    def agent(self, pod: str) -> AgentClient:
+        """A running agent inside ``pod`` (started on first use, kept for the session)."""
+
+    @abstractmethod
+    def reproducer(self, pod: str, argv: list[str]) -> str:
+        """The command a user types to run ``argv`` inside ``pod``."""
+
+    @abstractmethod
+    def try_create_pod(self, pod: Pod) -> Admission:
+        """Create ``pod``, report whether it was admitted, and remove it again."""
+
+    # --- faults (resilience) ---------------------------------------------------------------------
+    @abstractmethod
+    def set_bond_member(self, node: str, nic: str, up: bool) -> None:
+        """Take one bond member of ``node`` down or bring it back up."""
+
+    def active_bond_member(self, node: str) -> str | None:
+        """The NIC ``node``'s bond currently sends on, if the target can tell."""
+        return None
+
+    # --- reporting -------------------------------------------------------------------------------
+    def diagnostics(self) -> dict[str, str]:
+        """Text dumps for failure attachments (switch config, routes, ...)."""
+        return {}
+
+    def environment(self) -> dict[str, str]:
+        """Versions and settings for the report's environment section."""
+        return {}
+
+    def close(self) -> None:
+        """Stop agents and release connections. Leaves the deployment as it is."""

@@ -1,0 +1,29 @@
+"""attachment rules: the multus-underlay contract between standalone and overlay networks."""
+
+import pytest
+
+from macvlan_conformance.expectations import Judgement, Verdict
+
+
+@pytest.mark.check("rules.attachment")
+def test_attachment_rule(rule, target, conformance, request):
+    """Pods that break the contract are refused; pods that keep it come up (the controls).
+
+    MUST a pod whose default network (eth0) is a macvlan-overlay network is refused.
+    MUST a pod mixing standalone and overlay networks is refused (either way round).
+    MUST (control) an overlay pod with a macvlan-overlay extra NIC, and a standalone pod with a
+    standalone extra NIC, come up.
+    """
+    name, pod, expected, why = rule
+    admission = target.try_create_pod(pod)
+    passed = admission.verdict == expected
+    if expected == Verdict.REFUSED:
+        enforcement = "enforced" if passed else f"not enforced by this {target.kind}"
+    else:
+        enforcement = "allowed (control)" if passed else "refused although allowed"
+    judgement = Judgement(passed, expected, admission.verdict, f"{enforcement}: {admission.detail}")
+    conformance.record(request, "rules.attachment", judgement, src=pod.name, dst=why,
+                       evidence={"case": name, "annotations": pod.annotations, "enforcement": enforcement,
+                                 "detail": admission.detail})
+    assert passed, (f"[rules.attachment] {name}: {why}\n  expected: {expected.value}\n"
+                    f"  observed: {admission.verdict.value} ({enforcement})\n  detail: {admission.detail}")
