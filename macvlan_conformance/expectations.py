@@ -189,6 +189,22 @@ def gateway_cases(topology: Topology) -> list[Case]:
             for e in endpoints(topology) if e.macvlan]
 
 
+def unique_ip_cases(topology: Topology) -> list[Case]:
+    """Every macvlan interface's address is answered for by that interface alone (no duplicate IP).
+
+    A peer in the same VLAN (on another node when there is one) sends the ARP who-has.
+    """
+    eps = [e for e in endpoints(topology) if e.macvlan]
+    cases = []
+    for dst in eps:
+        peers = [e for e in eps if e.vlan == dst.vlan and e.pod != dst.pod]
+        peers.sort(key=lambda e: e.node == dst.node)  # prefer a peer on another node
+        if peers:
+            cases.append(Case("addressing.unique-ip", peers[0], dst, Verdict.ARP_REPLY,
+                              mac_owner=MacOwner("endpoint", dst.key)))
+    return cases
+
+
 def overlay_cases(topology: Topology) -> list[Case]:
     """Overlay eth0 of every pod with an overlay eth0 (plain and macvlan-overlay pods) reach each other."""
     eps = [e for e in endpoints(topology) if e.kind == "overlay" and not e.macvlan]
@@ -205,6 +221,7 @@ def cross_vlan_arp_cases(topology: Topology) -> list[Case]:
         peers = [e for e in eps if e.vlan == src.vlan and e.pod != src.pod]
         if not peers:
             continue
+        peers.sort(key=lambda e: e.node == src.node)  # prefer a control across the trunk
         control = Case("isolation.arp-control", src, peers[0], Verdict.ARP_REPLY)
         others = {}
         for e in eps:
@@ -225,12 +242,11 @@ def broadcast_cases(topology: Topology) -> list[Case]:
     cases = []
     for a in vlans:
         senders = [e for e in eps if e.vlan == a]
-        for sender in senders:
-            witness = next((e for e in senders if e.pod != sender.pod), None)
-            if witness:
-                break
-        if not witness:
+        pairs = [(s, w) for s in senders for w in senders if s.pod != w.pod]
+        if not pairs:
             continue
+        pairs.sort(key=lambda p: p[0].node == p[1].node)  # prefer a witness across the trunk
+        sender, witness = pairs[0]
         control = Case("isolation.broadcast-control", sender, witness, Verdict.SEEN)
         for b in vlans:
             if b == a:
@@ -345,7 +361,7 @@ def by_check(cases: list[Case]) -> dict[str, list[Case]]:
     return grouped
 
 
-PAIR_GENERATORS = (intra_vlan_cases, inter_vlan_cases, ttl_expiry_cases, gateway_cases, overlay_cases,
+PAIR_GENERATORS = (intra_vlan_cases, inter_vlan_cases, ttl_expiry_cases, gateway_cases, unique_ip_cases, overlay_cases,
                    cross_vlan_arp_cases, broadcast_cases, own_master_cases, mtu_cases)
 
 

@@ -1,7 +1,7 @@
 """Run the cases of a check against a target and classify the agents' evidence into verdicts.
 
 Cases of one check run as a batch, concurrently (one agent answers one request at a time, so the
-concurrency is across pods, bounded by ``workers``). A case expecting reachability is retried up to
+concurrency is bounded by ``workers``; agents serve concurrent requests). A case expecting reachability is retried up to
 ``retries`` times and a pass after a retry is kept as flaky; a case expecting silence is probed once
 over a ``window`` with several frames, right after (or next to) its positive control. Probes never
 assert: they return ``Observation``s for ``expectations.judge``.
@@ -39,7 +39,7 @@ NEGATIVE = {Verdict.BLOCKED, Verdict.NO_ARP_REPLY, Verdict.NOT_SEEN}
 
 
 class Prober:
-    def __init__(self, target: Target, retries: int = 3, window: float = 1.0, workers: int = 16):
+    def __init__(self, target: Target, retries: int = 3, window: float = 1.0, workers: int = 32):
         self.target = target
         self.retries = retries
         self.window = window
@@ -186,6 +186,22 @@ class Prober:
         return Observation(verdict, ev, attempts, reproducer=self.target.reproducer(
             case.src.pod, ["arping", "-c", "3", "-I", case.src.ifname, gateway_ip]))
 
+    def probe_unique_ip(self, case: Case) -> Observation:
+        dst_ip = self._ip(case.dst.key)
+        owner_mac = self._expected_mac(case)
+
+        def attempt():
+            ev = self._arp(case.src, dst_ip, multi=True)
+            if not ev["macs"]:
+                return Verdict.NO_ARP_REPLY, ev
+            return (Verdict.ARP_REPLY if ev["macs"] == [owner_mac] else Verdict.ARP_OTHER), ev
+
+        verdict, ev, attempts = self._retry(attempt, case.expected)
+        ev["expected_mac"] = owner_mac
+        detail = f"answered by {ev['macs']}" if verdict == Verdict.ARP_OTHER else ""
+        return Observation(verdict, ev, attempts, detail=detail, reproducer=self.target.reproducer(
+            case.src.pod, ["arping", "-c", "3", "-I", case.src.ifname, dst_ip]))
+
     def _arp_verdict(self, src, ip: str, expected: Verdict) -> tuple[Verdict, dict, int]:
         def attempt():
             ev = self._arp(src, ip, multi=False)
@@ -295,6 +311,7 @@ PROBES = {
     "isolation.own-master": Prober.probe_echo,
     "inter-vlan.ttl-expiry": Prober.probe_ttl,
     "gateway.arp": Prober.probe_gateway,
+    "addressing.unique-ip": Prober.probe_unique_ip,
     "isolation.cross-vlan-arp": Prober.probe_cross_arp,
     "isolation.broadcast": Prober.probe_broadcast,
     "mtu.df-ping": Prober.probe_mtu,

@@ -9,6 +9,7 @@ from macvlan_conformance.probing import Prober, converge
 CONVERGENCE_LIMIT_S = 5.0
 
 
+@pytest.mark.exclusive
 @pytest.mark.check("resilience.bond-member-down")
 def test_bond_member_down(bond_member, target, conformance, request):
     """With one member of a node's bond down, every underlay path of that node still behaves.
@@ -27,6 +28,7 @@ def test_bond_member_down(bond_member, target, conformance, request):
     target.set_bond_member(node, nic, up=False)
     try:
         convergence_s, rounds = converge(target, cases, CONVERGENCE_LIMIT_S)
+        tables = target.mac_tables() if convergence_s is None and hasattr(target, "mac_tables") else None
         degraded = Prober(target, retries=conformance.prober.retries, window=conformance.prober.window)
         during = degraded.observe_all(cases)
         active_during = target.active_bond_member(node)
@@ -56,5 +58,6 @@ def test_bond_member_down(bond_member, target, conformance, request):
                        dst=f"{len(cases)} pairs", attempts=1 + bool(flaky),
                        evidence={"active_before": active_before, "active_during": active_during,
                                  "pairs": len(cases), "convergence_s": convergence_s, "convergence_rounds": rounds,
-                                 "restored_convergence_s": restored_convergence_s, "retried_pairs": flaky})
+                                 "restored_convergence_s": restored_convergence_s, "retried_pairs": flaky,
+                                 "mac_tables_when_not_converged": tables})
     assert not failures, f"{node}/{nic} down:\n  " + "\n  ".join(failures[:20])

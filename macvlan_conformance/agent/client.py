@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import select
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 
@@ -45,32 +48,61 @@ class _LineChannel:
 
 
 class AgentClient:
-    """Calls operations on one agent, one at a time (thread-safe)."""
+    """Calls operations on one agent. Thread-safe and concurrent: requests are matched to answers by id
+    by a reader thread, so many probes can be in flight on one agent at once."""
 
     def __init__(self, channel: _LineChannel, name: str, closer=None):
         self.channel = channel
         self.name = name
         self._closer = closer
-        self._lock = threading.Lock()
-        self._next_id = 0
+        self._send_lock = threading.Lock()
+        self._pending: dict[int, Future] = {}
+        self._pending_lock = threading.Lock()
+        self._ids = itertools.count(1)
         hello = channel.recv(timeout=30)
         if not hello.get("ready"):
             raise AgentError(f"agent for {name} did not start: {hello.get('error', hello)}")
         self.pid = hello.get("pid")
+        self._reader = threading.Thread(target=self._read_answers, name=f"agent-{name}", daemon=True)
+        self._reader.start()
+
+    def _read_answers(self) -> None:
+        error = AgentError(f"the agent of {self.name} exited")
+        while True:
+            try:
+                answer = self.channel.recv(timeout=3600)
+            except AgentError as exc:
+                error = AgentError(f"{self.name}: {exc}")
+                break
+            except (OSError, ValueError) as exc:
+                error = AgentError(f"{self.name}: connection lost ({exc})")
+                break
+            with self._pending_lock:
+                future = self._pending.pop(answer.get("id"), None)
+            if future is not None:
+                future.set_result(answer)
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        for future in pending.values():
+            future.set_exception(error)
 
     def call(self, op: str, *, wait: float = 30.0, **args) -> dict:
         """Run ``op`` with ``args`` on the agent; ``wait`` bounds the wait for its answer."""
-        with self._lock:
-            self._next_id += 1
-            request_id = self._next_id
+        request_id = next(self._ids)
+        future: Future = Future()
+        with self._pending_lock:
+            self._pending[request_id] = future
+        with self._send_lock:
             self.channel.send({"id": request_id, "op": op, "args": args})
-            while True:
-                response = self.channel.recv(wait)
-                if response.get("id") == request_id:
-                    break
-        if not response.get("ok"):
-            raise AgentError(f"{self.name}: {op} failed: {response.get('error')}")
-        return response["result"]
+        try:
+            answer = future.result(timeout=wait)
+        except FutureTimeout:
+            with self._pending_lock:
+                self._pending.pop(request_id, None)
+            raise AgentError(f"{self.name}: {op} got no answer within {wait:.0f} s") from None
+        if not answer.get("ok"):
+            raise AgentError(f"{self.name}: {op} failed: {answer.get('error')}")
+        return answer["result"]
 
     def close(self) -> None:
         if self._closer:

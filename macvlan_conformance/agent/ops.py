@@ -3,6 +3,10 @@ returns evidence (a JSON-able dict). Every operation has a timeout.
 
 Same code on every target: in the lab a forked child of the agent host after ``setns``; in a cluster
 ``python -m macvlan_conformance.agent`` started with ``kubectl exec``.
+
+Operations run concurrently in one agent (one thread each). ``srp`` is always called with
+``threaded=False``: scapy's threaded mode stops its sniffer from the sender thread and can write to a
+pipe that was already closed (whose fd number another thread's socket may have reused by then).
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ def arp(ip: str, iface: str, timeout: float = 1.0, tries: int = 1, multi: bool =
     request = Ether(dst=BROADCAST, src=mac) / ARP(op=1, hwsrc=mac, psrc=_iface_ip(iface), pdst=ip)
     replies = []
     for _ in range(tries):
-        answered, _ = srp(request, iface=iface, timeout=timeout, multi=multi, verbose=0)
+        answered, _ = srp(request, iface=iface, timeout=timeout, multi=multi, verbose=0, threaded=False)
         replies = classify_arp_replies([r for _, r in answered], ip)
         if replies:
             break
@@ -136,7 +140,7 @@ def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1
     frames = [Ether(src=mac, dst=resolved["macs"][0]) / IP(src=_iface_ip(iface), dst=dst, ttl=ttl, flags=flags)
               / ICMP(id=ident, seq=seq) / Raw(b"\x00" * size) for seq in range(1, count + 1)]
     started = time.monotonic()
-    answered, _ = srp(frames, iface=iface, timeout=timeout, verbose=0)
+    answered, _ = srp(frames, iface=iface, timeout=timeout, verbose=0, threaded=False)
     for sent, reply in answered:
         evidence = classify_icmp_reply(reply)
         evidence["rtt_ms"] = round((reply.time - sent.sent_time) * 1000, 3) if sent.sent_time else None

@@ -218,11 +218,13 @@ class PodFactory:
     def _runtime(self, node: str) -> CniRuntime:
         return CniRuntime(self.plugin_dir, self.run_dir / "cni-cache", self.state.nodes[node].netns)
 
-    def _conflist(self, att: Attachment, node: str, container_id: str) -> dict:
+    def _conflist(self, att: Attachment, node: str, container_id: str, override: dict | None = None) -> dict:
         if att.network is None:
             return netconf.overlay_conflist(self.t, node, self.run_dir / "ipam" / node, LabNames.OVERLAY_BRIDGE)
         address = self.pools.allocate(att.pool, f"{container_id}/{att.ifname}")
-        return netconf.macvlan_conflist(att.network, netconf.static_ipam(att.pool, address, att.default))
+        conflist = netconf.macvlan_conflist(att.network, netconf.static_ipam(att.pool, address, att.default))
+        conflist["plugins"][0].update(override or {})
+        return conflist
 
     def _runtime_conf(self, pod: Pod, ifname: str) -> RuntimeConf:
         cid = self.names.container_id(pod.name)
@@ -292,6 +294,30 @@ class PodFactory:
             fresh.namespaces.remove(pod_state.netns)
             fresh.save(self.names.state_file)
             self.state = fresh
+
+    def reattach(self, name: str, ifname: str, override: dict | None = None) -> PodState:
+        """CNI DEL then ADD of one pod interface, with plugin settings from ``override`` (``{"mode": ...}``,
+        ``{"master": ...}``) or, without one, as the model says. Keeps the pool address; updates the
+        state file (MAC and network-status change with the new link)."""
+        with FileLock(str(self.names.state_file) + ".lock"):
+            fresh = LabState.load(self.names.state_file)
+            pod_state = fresh.pods[name]
+            pod = Pod(name=name, namespace=pod_state.namespace, node=pod_state.node)
+            att = next(a for a in resolve_attachments(self.t, self.t.pod(name)) if a.ifname == ifname)
+            runtime = self._runtime(pod_state.node)
+            rt = self._runtime_conf(pod, ifname)
+            previous = runtime.cached_entry(att.network.name, rt)
+            if previous is not None:
+                runtime.delete(previous["config"], rt)
+            result = runtime.add(self._conflist(att, pod_state.node, pod_state.container_id, override), rt)
+            status = multus.network_statuses(att.network.ref, result, att.default)
+            mine = next(s for s in status if s["interface"] == ifname)
+            pod_state.network_status = [mine if e["interface"] == ifname else e for e in pod_state.network_status]
+            iface = pod_state.interface(ifname)
+            iface.mac = mine["mac"]
+            fresh.save(self.names.state_file)
+            self.state = fresh
+            return pod_state
 
     def _attach(self, pod: Pod, attachments: list[Attachment]) -> PodState:
         runtime = self._runtime(pod.node)

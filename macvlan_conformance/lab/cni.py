@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from .commands import in_netns
-import subprocess
 
 DEFAULT_PLUGIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
 
@@ -80,9 +80,14 @@ class CniRuntime:
         self._cache_path(conflist, rt).unlink(missing_ok=True)
 
     def cached_result(self, conflist: dict, rt: RuntimeConf) -> dict | None:
+        entry = self.cached_entry(conflist["name"], rt)
+        return entry["result"] if entry else None
+
+    def cached_entry(self, network_name: str, rt: RuntimeConf) -> dict | None:
+        """The cache entry of an attachment (``config`` is the conflist ADD ran with), or None."""
         try:
-            return json.loads(self._cache_path(conflist, rt).read_text())["result"]
-        except (OSError, ValueError, KeyError):
+            return json.loads(self._cache_path({"name": network_name}, rt).read_text())
+        except (OSError, ValueError):
             return None
 
     # --- mechanics --------------------------------------------------------------------------------

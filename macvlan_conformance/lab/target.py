@@ -34,6 +34,10 @@ class LabTarget(Target):
         self._agents: dict[str, AgentClient] = {}
         self._lock = threading.Lock()
 
+    def reload(self) -> None:
+        """Re-read the state file (after a pod was re-attached)."""
+        self.state = LabState.load(self.state_file)
+
     # --- facts -----------------------------------------------------------------------------------
     def network_status(self, pod: str) -> list[dict]:
         return self.state.pods[pod].network_status
@@ -100,6 +104,10 @@ class LabTarget(Target):
             poll(settled)
         except RetryError:
             raise TimeoutError(f"{node}/{nic}: OVS did not report the member {link_state} within 5 s") from None
+        # The userspace datapath may keep a cached "drop broadcasts arriving on the backup member" flow
+        # after that member became active, for as long as broadcasts keep it hot. A lab artifact (the
+        # emulated NIC/bond hardware), not behaviour under test: purge the flow cache.
+        self.ovs.appctl("revalidator/purge")
 
     def active_bond_member(self, node: str) -> str | None:
         """The NIC the node's bond currently sends on (``ovs-appctl bond/show``: "active member mac: ...(port)")."""
@@ -107,6 +115,24 @@ class LabTarget(Target):
         match = re.search(r"^active member mac: \S+?\((\S+)\)", self.ovs.appctl("bond/show", bond.port), re.M)
         reverse = {link: nic for nic, link in bond.members.items()}
         return reverse.get(match.group(1)) if match else None
+
+    def mac_tables(self) -> dict[str, list[str]]:
+        """Every OVS bridge's learned MACs, pod MACs named (``sa-w1-a/eth0@port7/vlan100``)."""
+        names = {i.mac: f"{p.name}/{i.ifname}" for p in self.state.pods.values() for i in p.interfaces}
+        names.update({v.mac: v.ifname for v in self.state.vlanifs.values()})
+        ports = {}
+        for row in self.ovs.vsctl("--columns=ofport,name", "--format=csv", "--no-headings", "list",
+                                  "interface").splitlines():
+            ofport, name = row.split(",", 1)
+            ports.setdefault(ofport, []).append(name.strip('"'))
+        tables = {}
+        for bridge in [self.state.switch_bridge] + [n.bond.bridge for n in self.state.nodes.values()]:
+            rows = []
+            for line in self.ovs.appctl("fdb/show", bridge).splitlines()[1:]:
+                port, vlan, mac, age = line.split()
+                rows.append(f"{names.get(mac, mac)} port {port} vlan {vlan} age {age}")
+            tables[bridge] = rows
+        return tables
 
     # --- reporting ---------------------------------------------------------------------------------
     def diagnostics(self) -> dict[str, str]:

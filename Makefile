@@ -1,0 +1,57 @@
+# macvlan-conformance: two commands do all the set-up on a fresh Debian machine (as root):
+#   make conformance   the conformance suites on the embedded lab; reports under reports/
+#   make test          our own tests (unit + lab integration)
+# Both install what is missing first: Debian packages (apt) and a virtualenv with the pinned deps.
+
+VENV        ?= .venv
+PYTHON      ?= python3
+PY          := $(VENV)/bin/python
+PYTEST      := $(PY) -m pytest
+REPORTS     ?= reports
+TOPOLOGY    ?= reference
+WORKERS     ?= 2
+APT_PACKAGES := openvswitch-switch containernetworking-plugins iproute2 iputils-ping iputils-arping \
+                traceroute tcpdump ethtool procps util-linux python3-venv
+
+.PHONY: setup host-packages venv conformance test lab-cleanup clean
+
+setup: host-packages venv
+
+# Install only what is missing (dpkg knows), so a prepared machine pays nothing.
+host-packages:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+# The conformance suites on a lab built for this run (torn down at the end, also on Ctrl-C).
+# Exit status: pytest's (0 all checks passed, 1 some failed); the reports are written either way.
+conformance: setup
+	@mkdir -p $(REPORTS)
+	$(PYTEST) suites --target lab --topology $(TOPOLOGY) -n $(WORKERS) --dist loadfile \
+	  --junitxml=$(REPORTS)/junit.xml --results $(REPORTS)/results.json --catalogue $(REPORTS)/catalogue.yaml
+
+# Our own tests. pytest exits 5 when it collects nothing (e.g. a -k that matches no test): that
+# is said loudly and not treated as a failure of the code under test.
+test: setup
+	$(PYTEST) tests $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "macvlan-conformance: pytest collected no tests (exit 5)"; exit 0; fi; exit $$rc
+
+# Remove every lab of ours left by a crashed run (only objects carrying our marks).
+lab-cleanup: venv
+	$(VENV)/bin/macvlan-conformance lab cleanup
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,147 @@
+"""A catalogue of named, reversible faults for a running lab, each declaring the checks it must break.
+
+Every other check must keep passing under the fault. Faults pick their concrete victims from the
+topology (a node, a VLAN, a pod), so the same catalogue applies to any lab; ``revert`` restores what the
+model says, so a fault can be reverted by another process than the one that applied it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .lab.builder import PodFactory
+from .lab.commands import run
+from .lab.target import LabTarget
+from .topology import Topology
+
+ALL_CHECKS = frozenset({
+    "allocation.interfaces", "network-status.consistent", "intra-vlan.same-node", "intra-vlan.cross-node",
+    "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry", "isolation.cross-vlan-arp", "isolation.broadcast",
+    "isolation.own-master", "rules.attachment", "overlay.coexistence", "mtu.df-ping", "resilience.bond-member-down",
+    "addressing.unique-ip",
+})
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    summary: str
+    breaks: frozenset[str]
+    apply: Callable[[LabTarget], None]
+    revert: Callable[[LabTarget], None]
+
+
+# --- victims chosen from the model ---------------------------------------------------------------
+def _tagged_routed_vlan(t: Topology) -> int:
+    return next(v for v in t.routed_vlans if v != t.switch.native_vlan)
+
+
+def _standalone_pods(t: Topology, vlan: int) -> list[str]:
+    return [p.name for p in t.pods if t.attachments(p.name)[0].network is not None
+            and t.attachments(p.name)[0].vlan.id == vlan and len(t.attachments(p.name)) == 1]
+
+
+def _sibling_network(t: Topology) -> str:
+    """A standalone network with two pods on one node (so that private mode is observable)."""
+    for net in t.networks:
+        if net.type != "standalone":
+            continue
+        nodes = [p.node for p in t.pods if t.attachments(p.name)[0].network is net]
+        if any(nodes.count(n) > 1 for n in nodes):
+            return net.ref
+    raise LookupError("no standalone network has two pods on one node")
+
+
+def _switch_ports(target: LabTarget, node: str) -> list[str]:
+    return [p.port for p in target.state.trunk_ports if p.node == node]
+
+
+def _trunks(target: LabTarget, node: str) -> str:
+    t = target.topology
+    return ",".join(str(v) for v in [t.switch.native_vlan, *t.node(node).vlans])
+
+
+# --- the catalogue -----------------------------------------------------------------------------------
+def catalogue(t: Topology) -> dict[str, Fault]:
+    """The faults that apply to topology ``t``, by name."""
+    faults: list[Fault] = []
+    native = t.switch.native_vlan
+    vlan = _tagged_routed_vlan(t)
+    last = t.nodes[-1]
+    removed = max(v for v in last.vlans if any(p.node == last.name and any(
+        a.vlan and a.vlan.id == v for a in t.attachments(p.name)) for p in t.pods))
+    kept = ",".join(str(v) for v in [native, *last.vlans] if v != removed)
+
+    def set_trunks(value_of):
+        def action(target: LabTarget) -> None:
+            for port in _switch_ports(target, last.name):
+                target.ovs.vsctl("set", "port", port, f"trunks={value_of(target)}")
+        return action
+
+    faults.append(Fault(
+        "vlan-removed-from-trunk", f"VLAN {removed} removed from {last.name}'s switch trunk ports",
+        frozenset({"intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry",
+                   "mtu.df-ping", "resilience.bond-member-down", "isolation.cross-vlan-arp", "isolation.broadcast",
+                   "addressing.unique-ip"}),
+        set_trunks(lambda target: kept), set_trunks(lambda target: _trunks(target, last.name))))
+
+    def vlanif(state: str):
+        def action(target: LabTarget) -> None:
+            run(["ip", "link", "set", f"vlanif{vlan}", state], netns=target.state.router_netns)
+        return action
+
+    faults.append(Fault(
+        "vlanif-down", f"vlanif{vlan} (the gateway of VLAN {vlan}) down on the switch",
+        frozenset({"gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping",
+                   "resilience.bond-member-down"}),
+        vlanif("down"), vlanif("up")))
+
+    def forwarding(value: int):
+        def action(target: LabTarget) -> None:
+            run(["sysctl", "-q", "-w", f"net.ipv4.ip_forward={value}"], netns=target.state.router_netns)
+        return action
+
+    faults.append(Fault(
+        "router-forwarding-off", "IP forwarding off on the switch's routing function",
+        frozenset({"inter-vlan.routed", "inter-vlan.ttl-expiry", "resilience.bond-member-down"}),
+        forwarding(0), forwarding(1)))
+
+    try:
+        network = _sibling_network(t)
+    except LookupError:
+        network = None
+    if network:
+        victims = [p.name for p in t.pods if t.attachments(p.name)[0].network
+                   and t.attachments(p.name)[0].network.ref == network]
+
+        def mode(override):
+            def action(target: LabTarget) -> None:
+                factory = PodFactory(target.topology, target.state)
+                for pod in victims:
+                    factory.reattach(pod, "eth0", override)
+                target.reload()
+            return action
+
+        faults.append(Fault(
+            "macvlan-mode-private", f"{network} attached in macvlan private mode instead of bridge",
+            frozenset({"allocation.interfaces", "intra-vlan.same-node"}),
+            mode({"mode": "private"}), mode(None)))
+
+    other = next(v for v in t.routed_vlans if v not in (native, vlan))
+    mover = next(p for p in _standalone_pods(t, vlan))
+    wrong_master = f"{t.node(t.pod(mover).node).bond.name}.{other}"
+
+    def master(override):
+        def action(target: LabTarget) -> None:
+            PodFactory(target.topology, target.state).reattach(mover, "eth0", override)
+            target.reload()
+        return action
+
+    faults.append(Fault(
+        "master-in-wrong-vlan", f"{mover}'s eth0 attached to {wrong_master} (VLAN {other}) instead of VLAN {vlan}",
+        frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
+                   "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "isolation.cross-vlan-arp",
+                   "isolation.broadcast", "resilience.bond-member-down", "addressing.unique-ip"}),
+        master({"master": wrong_master}), master(None)))
+    return {f.name: f for f in faults}

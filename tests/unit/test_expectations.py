@@ -1,0 +1,96 @@
+"""Expectations derived from the model, without root: who must reach whom, how, and what proves it."""
+
+from macvlan_conformance import expectations as ex
+from macvlan_conformance.expectations import Verdict
+from macvlan_conformance.topology import load_topology
+
+from ..conftest import TOPOLOGIES
+
+REF = load_topology(TOPOLOGIES / "reference.yaml")
+
+
+def ids(cases):
+    return {c.id for c in cases}
+
+
+def test_intra_vlan_pairs_are_direct_l2_from_the_peer():
+    cases = ex.intra_vlan_cases(REF)
+    same = {c.id: c for c in cases if c.check == "intra-vlan.same-node"}
+    cross = {c.id: c for c in cases if c.check == "intra-vlan.cross-node"}
+    case = same["vlan100/sa-w1-a -> vlan100/sa-w1-b"]
+    assert (case.expected, case.ttl, str(case.mac_owner)) == (Verdict.REACHABLE_L2, 64, "endpoint sa-w1-b/eth0")
+    assert "vlan100/sa-w1-a -> vlan100/sa-w2-dual:net1" in cross
+    assert "vlan100/sa-w1-a -> vlan100/ov-w1:net1" in same
+    # never across VLANs, never to itself
+    assert all(c.src.vlan == c.dst.vlan and c.src.pod != c.dst.pod for c in cases)
+    assert len(cases) == 5 * 4 + 4 * 3 + 2 * 1  # vlan100: 5 NICs, vlan200: 4, vlan0: 2
+
+
+def test_inter_vlan_one_hop_through_the_source_vlanif():
+    cases = {c.id: c for c in ex.inter_vlan_cases(REF)}
+    case = cases["vlan100/sa-w1-a -> vlan200/sa-w1-c"]
+    assert (case.expected, case.ttl, str(case.mac_owner)) == (Verdict.REACHABLE_ROUTED, 63, "vlanif 100")
+    assert cases["vlan200/sa-w1-c -> vlan100/sa-w1-a"].mac_owner.ref == "200"
+    # the dual-homed pod answers vlan100 directly, so it is not an inter-VLAN pair with vlan100 pods
+    assert not any("sa-w2-dual" in i and "vlan100/" in i for i in cases)
+    # overlay pods' macvlan NICs carry no default route: not routed endpoints
+    assert not any("ov-w" in i for i in cases)
+
+
+def test_unrouted_vlan_is_blocked(reference_data):
+    from macvlan_conformance.topology import parse_topology
+    reference_data["switch"]["vlanifs"] = [1, 100]
+    t = parse_topology(reference_data)
+    cases = {c.id: c for c in ex.inter_vlan_cases(t)}
+    assert cases["vlan100/sa-w1-a -> vlan200/sa-w1-c"].expected == Verdict.BLOCKED
+    assert cases["vlan100/sa-w1-a -> vlan0/sa-w1-n"].expected == Verdict.REACHABLE_ROUTED
+    gateways = {c.src.key: c.expected for c in ex.gateway_cases(t)}
+    assert gateways["sa-w1-c/eth0"] == Verdict.NO_ARP_REPLY
+
+
+def test_every_negative_case_has_a_positive_control():
+    negatives = ex.cross_vlan_arp_cases(REF) + ex.broadcast_cases(REF) + ex.own_master_cases(REF)
+    assert negatives
+    for case in negatives:
+        assert case.expected in (Verdict.NO_ARP_REPLY, Verdict.NOT_SEEN, Verdict.BLOCKED)
+        assert case.control is not None and case.control.expected in (Verdict.ARP_REPLY, Verdict.SEEN,
+                                                                      Verdict.REACHABLE)
+    own = {c.src.pod: c for c in ex.own_master_cases(REF)}
+    assert own["sa-w1-n"].params["ip"] == "10.6.0.11" and own["sa-w1-n"].control.src.pod == "sa-w2-n"
+
+
+def test_broadcast_receivers_exclude_the_senders_vlan():
+    for case in ex.broadcast_cases(REF):
+        assert case.control.dst.vlan == case.src.vlan
+        for key in case.params["receivers"]:
+            pod, ifname = key.split("/")
+            att = next(a for a in REF.attachments(pod) if a.ifname == ifname)
+            assert att.vlan.id == case.params["vlan"] != case.src.vlan
+
+
+def test_rule_cases_pair_refusals_with_controls():
+    rules = {name: (pod, expected) for name, pod, expected, _ in ex.rule_cases(REF)}
+    assert rules["overlay-as-default"][1] == Verdict.REFUSED
+    assert rules["standalone-plus-overlay"][1] == Verdict.REFUSED
+    assert rules["overlay-plus-standalone"][1] == Verdict.REFUSED
+    assert rules["overlay-as-extra"][1] == Verdict.CREATED
+    assert rules["standalone-plus-standalone"][1] == Verdict.CREATED
+
+
+def test_judge():
+    case = ex.intra_vlan_cases(REF)[0]
+    assert ex.judge(case, Verdict.REACHABLE_L2).passed
+    assert not ex.judge(case, Verdict.REACHABLE_ROUTED).passed
+    assert not ex.judge(case, Verdict.BLOCKED).passed
+    negative = ex.cross_vlan_arp_cases(REF)[0]
+    assert ex.judge(negative, Verdict.NO_ARP_REPLY, control=Verdict.ARP_REPLY).passed
+    inconclusive = ex.judge(negative, Verdict.NO_ARP_REPLY, control=Verdict.NO_ARP_REPLY)
+    assert not inconclusive.passed and inconclusive.observed == Verdict.INCONCLUSIVE
+    assert "proves nothing" in inconclusive.detail
+    blocked = ex.own_master_cases(REF)[0]
+    assert ex.judge(blocked, Verdict.NO_ARP_REPLY, control=Verdict.REACHABLE).passed
+
+
+def test_test_ids_read_like_the_network():
+    assert "vlan100/sa-w2-dual:net1 -> vlan100/sa-w1-a" in ids(ex.intra_vlan_cases(REF))
+    assert all(" -> " in i for i in ids(ex.all_cases(REF)))

@@ -1,0 +1,57 @@
+"""CNI configurations and Multus' network-status construction, from known inputs."""
+
+from macvlan_conformance import netconf
+from macvlan_conformance.lab import multus
+from macvlan_conformance.lab.ippool import PoolAllocator
+from macvlan_conformance.topology import load_topology
+
+from ..conftest import TOPOLOGIES
+
+REF = load_topology(TOPOLOGIES / "reference.yaml")
+
+
+def test_pool_ranges_split_at_exclusions():
+    ranges = netconf.pool_ranges(REF.pool("vlan100-v4"))
+    assert [(r["rangeStart"], r["rangeEnd"]) for r in ranges] == [("10.100.0.100", "10.100.0.149"),
+                                                                 ("10.100.0.151", "10.100.0.199")]
+    assert all(r["gateway"] == "10.100.0.1" and r["subnet"] == "10.100.0.0/24" for r in ranges)
+
+
+def test_macvlan_conflist_and_static_ipam():
+    net = REF.network("kube-system/macvlan-standalone-vlan100")
+    conf = netconf.macvlan_conflist(net, netconf.static_ipam(REF.pool("vlan100-v4"), "10.100.0.100", True))
+    plugin = conf["plugins"][0]
+    assert conf["name"] == "macvlan-standalone-vlan100" and conf["cniVersion"] == "1.0.0"
+    assert (plugin["type"], plugin["master"], plugin["mode"]) == ("macvlan", "bond0.100", "bridge")
+    assert plugin["ipam"] == {"type": "static", "addresses": [{"address": "10.100.0.100/24", "gateway": "10.100.0.1"}],
+                              "routes": [{"dst": "0.0.0.0/0", "gw": "10.100.0.1"}]}
+    extra = netconf.static_ipam(REF.pool("vlan100-v4"), "10.100.0.101", False)
+    assert "routes" not in extra
+
+
+def test_network_status_as_multus_builds_it():
+    bridge_result = {"interfaces": [{"name": "ovl0", "mac": "aa"}, {"name": "veth1", "mac": "bb"},
+                                    {"name": "eth0", "mac": "cc", "sandbox": "/run/netns/p"}],
+                     "ips": [{"address": "10.244.1.2/24", "gateway": "10.244.1.1", "interface": 2}], "dns": {}}
+    assert multus.network_statuses("k8s-pod-network", bridge_result, True) == [
+        {"name": "k8s-pod-network", "interface": "eth0", "ips": ["10.244.1.2"], "mac": "cc", "default": True,
+         "dns": {}, "gateway": ["10.244.1.1"]}]
+    extra = multus.network_statuses("kube-system/n", {"interfaces": [{"name": "net1", "mac": "dd", "sandbox": "x"}],
+                                                      "ips": [{"address": "10.100.0.5/24", "interface": 0}]}, False)
+    assert extra == [{"name": "kube-system/n", "interface": "net1", "ips": ["10.100.0.5"], "mac": "dd", "dns": {}}]
+
+
+def test_cni_args_as_multus_passes_them():
+    assert multus.cni_args("ns", "p", "cid", "uid") == \
+        "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;K8S_POD_INFRA_CONTAINER_ID=cid;K8S_POD_UID=uid"
+
+
+def test_pool_allocator_is_per_pool_across_networks(tmp_path):
+    alloc = PoolAllocator(tmp_path)
+    pool = REF.pool("vlan100-v4")
+    a = alloc.allocate(pool, "c1/eth0")
+    b = alloc.allocate(pool, "c2/net1")
+    assert (a, b) == ("10.100.0.100", "10.100.0.101")
+    assert alloc.allocate(pool, "c1/eth0") == a  # idempotent per owner
+    alloc.release(pool, "c1/eth0")
+    assert alloc.allocate(pool, "c3/eth0") == "10.100.0.100"
