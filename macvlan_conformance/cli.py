@@ -55,8 +55,13 @@ def cmd_lab_down(args) -> int:
 
 
 def cmd_lab_cleanup(args) -> int:
-    from .lab.cleanup import sweep
-    removed = sweep()
+    from .lab.cleanup import known_labs, sweep, teardown
+    from .lab.names import check_lab_name
+    if args.name:
+        check_lab_name(args.name)
+        removed = {args.name: teardown(args.name)} if args.name in known_labs() else {}
+    else:
+        removed = sweep()
     for lab, namespaces in removed.items():
         err.print(f"removed lab {lab}: {len(namespaces)} namespaces")
     if not removed:
@@ -80,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     down = lab_sub.add_parser("down", help="tear a lab down")
     down.add_argument("--name", default="lab")
     down.set_defaults(func=cmd_lab_down)
-    clean = lab_sub.add_parser("cleanup", help="remove every object of every lab that carries our marks")
+    clean = lab_sub.add_parser("cleanup", help="remove every object of every lab that carries our marks "
+                                                "(namespaces mcl-<lab>-*, their processes, run directories)")
+    clean.add_argument("--name", help="only this lab's objects (e.g. after a crashed run)")
     clean.set_defaults(func=cmd_lab_cleanup)
     return parser
 

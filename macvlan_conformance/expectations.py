@@ -361,6 +361,12 @@ def by_check(cases: list[Case]) -> dict[str, list[Case]]:
     return grouped
 
 
+def bond_path_cases(topology: Topology) -> list[Case]:
+    """The pairs whose traffic crosses node bonds: cross-node intra-VLAN and routed inter-VLAN pairs."""
+    return [c for c in intra_vlan_cases(topology) + inter_vlan_cases(topology)
+            if c.check in ("intra-vlan.cross-node", "inter-vlan.routed")]
+
+
 PAIR_GENERATORS = (intra_vlan_cases, inter_vlan_cases, ttl_expiry_cases, gateway_cases, unique_ip_cases, overlay_cases,
                    cross_vlan_arp_cases, broadcast_cases, own_master_cases, mtu_cases)
 

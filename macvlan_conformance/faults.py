@@ -82,8 +82,7 @@ def catalogue(t: Topology) -> dict[str, Fault]:
     faults.append(Fault(
         "vlan-removed-from-trunk", f"VLAN {removed} removed from {last.name}'s switch trunk ports",
         frozenset({"intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry",
-                   "mtu.df-ping", "resilience.bond-member-down", "isolation.cross-vlan-arp", "isolation.broadcast",
-                   "addressing.unique-ip"}),
+                   "mtu.df-ping", "isolation.cross-vlan-arp", "isolation.broadcast", "addressing.unique-ip"}),
         set_trunks(lambda target: kept), set_trunks(lambda target: _trunks(target, last.name))))
 
     def vlanif(state: str):
@@ -93,8 +92,7 @@ def catalogue(t: Topology) -> dict[str, Fault]:
 
     faults.append(Fault(
         "vlanif-down", f"vlanif{vlan} (the gateway of VLAN {vlan}) down on the switch",
-        frozenset({"gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping",
-                   "resilience.bond-member-down"}),
+        frozenset({"gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping"}),
         vlanif("down"), vlanif("up")))
 
     def forwarding(value: int):
@@ -104,7 +102,7 @@ def catalogue(t: Topology) -> dict[str, Fault]:
 
     faults.append(Fault(
         "router-forwarding-off", "IP forwarding off on the switch's routing function",
-        frozenset({"inter-vlan.routed", "inter-vlan.ttl-expiry", "resilience.bond-member-down"}),
+        frozenset({"inter-vlan.routed", "inter-vlan.ttl-expiry"}),
         forwarding(0), forwarding(1)))
 
     try:
@@ -142,6 +140,6 @@ def catalogue(t: Topology) -> dict[str, Fault]:
         "master-in-wrong-vlan", f"{mover}'s eth0 attached to {wrong_master} (VLAN {other}) instead of VLAN {vlan}",
         frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
                    "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "isolation.cross-vlan-arp",
-                   "isolation.broadcast", "resilience.bond-member-down", "addressing.unique-ip"}),
+                   "isolation.broadcast", "addressing.unique-ip"}),
         master({"master": wrong_master}), master(None)))
     return {f.name: f for f in faults}

@@ -283,24 +283,30 @@ class Prober:
                                               case.src.ifname, gateway_ip]))
 
 
-def converge(target: Target, cases: list[Case], timeout: float, window: float = 0.5) -> tuple[float | None, int]:
-    """Probe ``cases`` in rounds (one attempt each) until every one is as expected, at most ``timeout`` s.
+@dataclass
+class Convergence:
+    seconds: float | None          # until the first round that matched, None if none did in time
+    rounds: int
+    verdicts: dict[str, Verdict]   # the last round's verdicts by case id
 
-    Returns (seconds until the first all-good round, or None if it never came; rounds run). Used after a
-    fault, so that the measured round judges the converged network and the convergence time is evidence.
+
+def converge(target: Target, cases: list[Case], want: dict[str, Verdict], timeout: float,
+             window: float = 0.5) -> Convergence:
+    """Probe ``cases`` in rounds (one attempt each) until every verdict equals ``want[case id]``, for at most
+    ``timeout`` seconds. The matching round is a full measurement of the converged network; the time it
+    took is evidence rather than a source of flaky results.
     """
-    from .expectations import judge
     started = time.monotonic()
     rounds = 0
     while True:
         rounds += 1
         prober = Prober(target, retries=1, window=window)
-        observations = prober.observe_all(cases)
-        if all(judge(c, observations[prober._key(c)].verdict, observations[prober._key(c)].control).passed
-               for c in cases):
-            return round(time.monotonic() - started, 3), rounds
+        observed = prober.observe_all(cases)
+        verdicts = {c.id: observed[prober._key(c)].verdict for c in cases}
+        if verdicts == {c.id: want[c.id] for c in cases}:
+            return Convergence(round(time.monotonic() - started, 3), rounds, verdicts)
         if time.monotonic() - started > timeout:
-            return None, rounds
+            return Convergence(None, rounds, verdicts)
 
 
 PROBES = {

@@ -130,7 +130,7 @@ def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1
         hop = _next_hop(dst, iface)
     except ValueError as exc:
         return {**result, "stage": "route", "error": str(exc)}
-    resolved = arp(hop, iface, timeout=min(timeout, 1.0), tries=2, multi=False)
+    resolved = arp(hop, iface, timeout=min(timeout, 1.0), multi=False)  # callers retry whole probes
     result["next_hop"] = {"ip": hop, "macs": resolved["macs"]}
     if not resolved["macs"]:
         return {**result, "stage": "arp"}

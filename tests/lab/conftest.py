@@ -1,0 +1,64 @@
+"""Lab integration tests: need root, build real labs, and verify them by independent means."""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT, TOPOLOGIES
+
+
+def cli(*args, check=True, timeout=120):
+    """Run the macvlan-conformance CLI as a user would (a separate process)."""
+    proc = subprocess.run([sys.executable, "-m", "macvlan_conformance.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"macvlan-conformance {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def sh(*argv, check=True) -> str:
+    return subprocess.run(list(argv), capture_output=True, text=True, check=check).stdout
+
+
+def ip_json(*argv, netns=None):
+    prefix = ["ip", "-n", netns] if netns else ["ip"]
+    return json.loads(sh(*prefix, "-j", *argv) or "[]")
+
+
+def host_snapshot() -> dict:
+    """What a lab could leave behind: namespaces, root-namespace links, OVS daemons, our run dirs."""
+    ovs = set()
+    for line in sh("ps", "-eo", "pid=,stat=,comm=").splitlines():
+        pid, stat, comm = line.split(None, 2)
+        if comm in ("ovs-vswitchd", "ovsdb-server") and not stat.startswith("Z"):
+            ovs.add(int(pid))
+    run_root = Path("/run/macvlan-conformance")
+    return {"netns": {line.split()[0] for line in sh("ip", "netns", "list").splitlines() if line.strip()},
+            "links": {l["ifname"] for l in ip_json("link")},
+            "ovs": ovs,
+            "run_dirs": {p.name for p in run_root.iterdir()} if run_root.exists() else set()}
+
+
+def lab_name(prefix="it") -> str:
+    return prefix + secrets.token_hex(2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def needs_root():
+    if os.geteuid() != 0:
+        pytest.fail("lab integration tests need root (network namespaces, Open vSwitch)", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def reference_lab():
+    """The reference topology, built once by the CLI for the lab tests; removed at the end."""
+    name = lab_name("ref")
+    out = cli("lab", "up", "--name", name, "--topology", str(TOPOLOGIES / "reference.yaml"))
+    state = json.loads(Path(out.stdout.strip()).read_text())
+    yield name, state
+    cli("lab", "down", "--name", name, check=False)

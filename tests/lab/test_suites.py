@@ -1,0 +1,107 @@
+"""The conformance suites themselves: green on the healthy reference lab, red exactly where a lab is broken
+on purpose, the same verdicts under pytest-xdist, and a session lab that leaves nothing behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from macvlan_conformance.faults import ALL_CHECKS, catalogue
+from macvlan_conformance.lab.names import LabNames
+from macvlan_conformance.lab.target import LabTarget
+
+from ..conftest import ROOT
+from .conftest import host_snapshot
+
+BROKEN_LABS = ["vlan-removed-from-trunk", "vlanif-down", "router-forwarding-off", "macvlan-mode-private",
+               "master-in-wrong-vlan"]
+
+
+def run_suites(tmp_path, *args, name="results"):
+    results = tmp_path / f"{name}.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "suites", "-q", "--results", str(results),
+                           "--catalogue", str(tmp_path / "catalogue.yaml"), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert results.exists(), f"no results.json; pytest said:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
+    return proc, json.loads(results.read_text())
+
+
+def outcomes(results):
+    return {c["nodeid"]: c["outcome"] for c in results["checks"]}
+
+
+def failed_checks(results):
+    return {c["id"] for c in results["checks"] if c["outcome"] == "failed"}
+
+
+@pytest.fixture(scope="module")
+def healthy(reference_lab, tmp_path_factory):
+    name, _ = reference_lab
+    tmp = tmp_path_factory.mktemp("healthy")
+    return run_suites(tmp, "--lab", name, name="serial")
+
+
+def test_healthy_lab_passes_every_check(healthy):
+    proc, results = healthy
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert results["summary"]["failed"] == 0 and results["summary"]["total"] > 150
+    assert {c["id"] for c in results["checks"]} == ALL_CHECKS
+    assert all(c["outcome"] in ("passed", "flaky") for c in results["checks"])
+    # evidence is recorded for every check, with the endpoints and verdicts
+    routed = next(c for c in results["checks"] if c["id"] == "inter-vlan.routed")
+    assert routed["expected"] == routed["observed"] == "reachable-routed"
+    assert routed["evidence"]["replies"][0]["ttl"] == 63 and routed["reproducer"].startswith("ip netns exec ")
+
+
+def test_xdist_agrees_with_a_serial_run(healthy, reference_lab, tmp_path):
+    _, serial = healthy
+    proc, parallel = run_suites(tmp_path, "--lab", reference_lab[0], "-n", "2", "--dist", "loadfile")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    as_pass = lambda r: {k: v.replace("flaky", "passed") for k, v in outcomes(r).items()}  # noqa: E731
+    assert as_pass(parallel) == as_pass(serial)
+
+
+@pytest.mark.parametrize("fault_name", BROKEN_LABS)
+def test_broken_lab_fails_exactly_the_right_checks(reference_lab, tmp_path, fault_name):
+    name, _ = reference_lab
+    target = LabTarget(LabNames(name).state_file)
+    fault = catalogue(target.topology)[fault_name]
+    fault.apply(target)
+    try:
+        proc, results = run_suites(tmp_path, "--lab", name, "-n", "2", "--dist", "loadfile")
+    finally:
+        fault.revert(target)
+        target.close()
+    assert proc.returncode == 1
+    assert failed_checks(results) == fault.breaks, (
+        f"{fault.summary}: missed {sorted(fault.breaks - failed_checks(results))}, "
+        f"collateral {sorted(failed_checks(results) - fault.breaks)}")
+
+
+def test_session_lab_is_built_and_removed(tmp_path):
+    before = host_snapshot()
+    proc, results = run_suites(tmp_path, "--target", "lab", "--topology", "minimal")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert results["run"]["topology"] == "minimal" and results["summary"]["failed"] == 0
+    assert host_snapshot() == before
+
+
+def test_ctrl_c_during_probing_leaves_nothing(tmp_path):
+    before = host_snapshot()
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-q", "--topology", "reference",
+                             "--results", str(tmp_path / "r.json"), "--catalogue", str(tmp_path / "c.yaml")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until pods exist and probing has started
+        if any(ns.startswith("mcl-t") and "-pod-" in ns for ns in host_snapshot()["netns"]):
+            break
+        time.sleep(0.05)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert host_snapshot() == before, out[-2000:]
