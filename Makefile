@@ -11,9 +11,10 @@ REPORTS     ?= reports
 TOPOLOGY    ?= reference
 WORKERS     ?= 2
 APT_PACKAGES := openvswitch-switch containernetworking-plugins iproute2 iputils-ping iputils-arping \
-                traceroute tcpdump ethtool procps util-linux python3-venv
+                traceroute tcpdump ethtool procps util-linux python3-venv chromium
+ALLURE      ?= 3.18.0
 
-.PHONY: setup host-packages venv conformance test lab-cleanup clean
+.PHONY: setup host-packages venv conformance report test lab-cleanup clean
 
 setup: host-packages venv
 
@@ -41,7 +42,16 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 conformance: setup
 	@mkdir -p $(REPORTS)
 	$(PYTEST) suites --target lab --topology $(TOPOLOGY) -n $(WORKERS) --dist loadfile \
-	  --junitxml=$(REPORTS)/junit.xml --results $(REPORTS)/results.json --catalogue $(REPORTS)/catalogue.yaml
+	  --junitxml=$(REPORTS)/junit.xml --alluredir=$(REPORTS)/allure-results \
+	  --results $(REPORTS)/results.json --catalogue $(REPORTS)/catalogue.yaml \
+	  --html-report $(REPORTS)/conformance.html --history $(REPORTS)/history.jsonl
+
+# The Allure HTML report of the last run, with the Allure 3 command line from the npm registry
+# (pure Node, no Java), fetched on demand by npx. Not needed by `make test`.
+report:
+	@test -d $(REPORTS)/allure-results || { echo "no $(REPORTS)/allure-results: run make conformance first"; exit 2; }
+	npx --yes allure@$(ALLURE) generate $(REPORTS)/allure-results --output $(REPORTS)/allure-report
+	@echo "Allure report: $(REPORTS)/allure-report/index.html"
 
 # Our own tests. pytest exits 5 when it collects nothing (e.g. a -k that matches no test): that
 # is said loudly and not treated as a failure of the code under test.

@@ -3,6 +3,7 @@
 pytest_plugins = [
     "fixtures.options",
     "fixtures.deployment",
+    "fixtures.allure_support",
     "fixtures.conformance",
     "fixtures.results",
 ]

@@ -1,4 +1,4 @@
-"""``macvlan-conformance``: run and manage the embedded lab (and, later, reports and rendering).
+"""``macvlan-conformance``: manage the embedded lab, render reports and compare runs.
 
 Exit status: 0 success, 1 a run/check failed, 2 bad input (topology, arguments), 130 interrupted.
 """
@@ -69,6 +69,26 @@ def cmd_lab_cleanup(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    """HTML report (+ history) from results.json; with --baseline, the regressions against an older run."""
+    from .report import baseline, history, html
+    from .report.results import ResultsError, load
+    try:
+        new = load(args.results)
+        old = load(args.baseline) if args.baseline else None
+    except ResultsError as exc:
+        raise ValueError(str(exc)) from None
+    comparison = baseline.compare(old, new) if old else None
+    if args.append_history:
+        history.append(args.history, new)
+    out = html.write(new, args.html, history=history.read(args.history), comparison=comparison)
+    err.print(f"report written to {out}")
+    if comparison:
+        print(baseline.render_text(comparison, args.baseline, args.results))
+        return 1 if comparison.has_regressions else 0
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="macvlan-conformance", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "(namespaces mcl-<lab>-*, their processes, run directories)")
     clean.add_argument("--name", help="only this lab's objects (e.g. after a crashed run)")
     clean.set_defaults(func=cmd_lab_cleanup)
+    report = sub.add_parser("report", help="render reports/conformance.html from results.json; compare with a "
+                                           "baseline (exit 1 on any regression)")
+    report.add_argument("results", nargs="?", default="reports/results.json",
+                        help="the run to report on (default reports/results.json)")
+    report.add_argument("--baseline", metavar="OLD.json", help="an earlier results.json (e.g. before an upgrade)")
+    report.add_argument("--html", default="reports/conformance.html", help="where to write the HTML report")
+    report.add_argument("--history", default="reports/history.jsonl", help="the nightly history file (read for "
+                                                                           "the trend)")
+    report.add_argument("--append-history", action="store_true", help="also append this run to the history")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

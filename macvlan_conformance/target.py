@@ -84,6 +84,23 @@ class Target(ABC):
         """Text dumps for failure attachments (switch config, routes, ...)."""
         return {}
 
+    def facts(self) -> dict:
+        """Facts that should stay stable across an upgrade, for baselines: each VLAN's gateway MAC, and per
+        pod interface its address, pool and MTU."""
+        gateways = {str(v.id): self.vlanif_mac(v.id) for v in self.topology.vlans}
+        endpoints = {}
+        for pod in self.topology.pods:
+            for att in self.topology.attachments(pod.name):
+                key = f"{pod.name}/{att.ifname}"
+                endpoints[key] = {"ip": self.endpoint_ip(key), "mac": self.endpoint_mac(key),
+                                  "pool": att.pool.name if att.pool else None,
+                                  "vlan": att.vlan.id if att.vlan else None, "mtu": self.interface_mtu(key)}
+        return {"gateway_macs": gateways, "endpoints": endpoints}
+
+    def interface_mtu(self, key: str) -> int | None:
+        """The MTU of a pod interface, if the target can read it without an agent."""
+        return None
+
     def environment(self) -> dict[str, str]:
         """Versions and settings for the report's environment section."""
         return {}

@@ -24,6 +24,6 @@ def test_pod_interfaces(pod, target, conformance, request):
     problems = allocation_problems(topology, pod, describe, {m: target.master_index(node.name, m) for m in masters})
     judgement = Judgement(not problems, Verdict.MATCHES, Verdict.MISMATCH if problems else Verdict.MATCHES,
                           "; ".join(problems))
-    conformance.record(request, "allocation.interfaces", judgement, src=pod, evidence=describe,
+    conformance.record(request, "allocation.interfaces", judgement, src=pod, pod=pod, evidence=describe,
                        reproducer=target.reproducer(pod, ["ip", "-d", "addr"]))
     assert not problems, f"{pod}: " + "\n  ".join(problems)

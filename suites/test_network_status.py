@@ -19,6 +19,6 @@ def test_network_status(pod, target, conformance, request):
     problems = network_status_problems(target.topology, pod, status, describe)
     judgement = Judgement(not problems, Verdict.MATCHES, Verdict.MISMATCH if problems else Verdict.MATCHES,
                           "; ".join(problems))
-    conformance.record(request, "network-status.consistent", judgement, src=pod,
+    conformance.record(request, "network-status.consistent", judgement, src=pod, pod=pod,
                        evidence={"network-status": status})
     assert not problems, f"{pod}: " + "\n  ".join(problems)

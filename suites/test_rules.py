@@ -23,6 +23,8 @@ def test_attachment_rule(rule, target, conformance, request):
         enforcement = "allowed (control)" if passed else "refused although allowed"
     judgement = Judgement(passed, expected, admission.verdict, f"{enforcement}: {admission.detail}")
     conformance.record(request, "rules.attachment", judgement, src=pod.name, dst=why,
+                       mode="macvlan-standalone" if "v1.multus-cni.io/default-network" in pod.annotations
+                       else "macvlan-overlay",
                        evidence={"case": name, "annotations": pod.annotations, "enforcement": enforcement,
                                  "detail": admission.detail})
     assert passed, (f"[rules.attachment] {name}: {why}\n  expected: {expected.value}\n"

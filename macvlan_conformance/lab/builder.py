@@ -31,6 +31,11 @@ Progress = Callable[[str], None]
 CNI_WORKERS = 4
 
 
+def vlanif_mac(vlan_id: int) -> str:
+    """The lab's vlanif MAC for a VLAN: ``02:6d:63:00:<vid high>:<vid low>`` (locally administered)."""
+    return f"02:6d:63:00:{vlan_id >> 8:02x}:{vlan_id & 0xff:02x}"
+
+
 class LabExistsError(RuntimeError):
     pass
 
@@ -182,7 +187,8 @@ class LabBuilder:
             for vid in self.t.routed_vlans:
                 vlan, ifname = self.t.vlan(vid), LabNames.vlanif(vid)
                 idx = ipr.link_lookup(ifname=ifname)[0]
-                ipr.link("set", index=idx, mtu=mtu, state="up")
+                # a stable, locally administered MAC per VLAN, so that runs (and baselines) compare
+                ipr.link("set", index=idx, mtu=mtu, address=vlanif_mac(vid), state="up")
                 ipr.addr("add", index=idx, address=str(vlan.gateway), prefixlen=vlan.subnet.prefixlen)
                 mac = ipr.get_links(idx)[0].get_attr("IFLA_ADDRESS")
                 self.state.vlanifs[vid] = VlanifState(vlan=vid, netns=self.names.router_ns, ifname=ifname,

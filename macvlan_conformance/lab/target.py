@@ -51,6 +51,12 @@ class LabTarget(Target):
             links = ipr.get_links(ifname=master)
             return links[0] if links else None
 
+    def interface_mtu(self, key: str) -> int | None:
+        pod, ifname = key.split("/", 1)
+        with IPRoute(netns=f"/run/netns/{self.state.pods[pod].netns}", flags=0) as ipr:
+            links = ipr.get_links(ifname=ifname)
+            return links[0].get_attr("IFLA_MTU") if links else None
+
     def master_index(self, node: str, master: str) -> int | None:
         link = self._node_link(node, master)
         return link["index"] if link else None

@@ -1,0 +1,1 @@
+"""Reports from results.json: the HTML page, baselines for pre-upgrade checks, and the nightly history."""

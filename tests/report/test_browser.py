@@ -1,0 +1,54 @@
+"""The HTML report in a real browser (Debian's headless Chromium): it renders the summary and the matrix
+from the file alone, loading nothing from the network. A screenshot is kept under reports/."""
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from macvlan_conformance.report import html
+from macvlan_conformance.report import results as res
+
+from ..conftest import ROOT
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync",
+                  # any network access would fail: every host resolves to nothing, and there is no proxy
+                  "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"]
+
+
+RESULTS = res.load(ROOT / "tests" / "data" / "broken-vlanif-down.json")
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "conformance.html"
+    html.write(RESULTS, path)
+    return path
+
+
+def chromium(tmp_path, *args):
+    binary = shutil.which("chromium")
+    assert binary, "chromium is not installed (make test installs Debian's chromium)"
+    return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_page_references_nothing_outside_itself(page):
+    text = page.read_text()
+    assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', text)
+    assert "<script src" not in text and "<link " not in text and "@import" not in text
+
+
+def test_rendered_summary_and_matrix(page, tmp_path):
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    assert 'id="areas"' in dom and f'{RESULTS["summary"]["failed"]} failed' in dom
+    assert re.search(r'<table class="matrix" data-src="vlan100" data-dst="vlan200">', dom)
+    in_matrix = [r for r in RESULTS["checks"] if r["id"] in res.MATRIX_CHECKS]
+    assert dom.count('class="cell fail"') == sum(r["outcome"] == "failed" for r in in_matrix) > 0
+    assert dom.count('class="cell pass"') == sum(r["outcome"] == "passed" for r in in_matrix) > 0
+    screenshot = ROOT / "reports" / "conformance-screenshot.png"
+    screenshot.parent.mkdir(exist_ok=True)
+    chromium(tmp_path, "--window-size=1400,2400", f"--screenshot={screenshot}", page.as_uri())
+    assert screenshot.exists() and screenshot.stat().st_size > 50_000  # a real picture, not a blank page
