@@ -119,19 +119,24 @@ def _next_hop(dst: str, iface: str) -> str:
 
 # --- ICMP ----------------------------------------------------------------------------------------
 def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1.0, size: int = 0,
-         df: bool = False, system_ping: bool = False) -> dict:
+         df: bool = False, system_ping: bool = False, next_hop_mac: str | None = None) -> dict:
     """ICMP echo with scapy from ``iface``: the replies' kind, TTL, source IP and MAC, RTT.
 
     ``count`` requests are sent together and answered within ``timeout``; ``stage`` says where it
     stopped: ``route`` (no route), ``arp`` (next hop did not answer ARP), ``icmp`` (sent, see replies).
+    With ``next_hop_mac`` the frame goes straight to that MAC (no ARP): for large matrices, where the
+    MACs are known facts and ARP is checked on its own.
     """
     result: dict = {"dst": dst, "iface": iface, "ttl_sent": ttl, "count": count, "replies": []}
     try:
         hop = _next_hop(dst, iface)
     except ValueError as exc:
         return {**result, "stage": "route", "error": str(exc)}
-    resolved = arp(hop, iface, timeout=min(timeout, 1.0), multi=False)  # callers retry whole probes
-    result["next_hop"] = {"ip": hop, "macs": resolved["macs"]}
+    if next_hop_mac:
+        resolved = {"macs": [next_hop_mac], "given": True}
+    else:
+        resolved = arp(hop, iface, timeout=min(timeout, 1.0), multi=False)  # callers retry whole probes
+    result["next_hop"] = {"ip": hop, "macs": resolved["macs"], "resolved_by": "given" if next_hop_mac else "arp"}
     if not resolved["macs"]:
         return {**result, "stage": "arp"}
     mac = get_if_hwaddr(iface)

@@ -19,7 +19,7 @@ from pyroute2 import IPRoute
 
 from .. import netconf
 from ..topology import Attachment, Pod, Topology, attachment_rule_violation, resolve_attachments
-from . import cleanup, multus
+from . import cleanup, multus, neighbours
 from .cni import CniRuntime, RuntimeConf, find_plugin_dir
 from .commands import CommandError, run
 from .names import LabNames, PREFIX
@@ -89,6 +89,7 @@ class LabBuilder:
                                  f"`macvlan-conformance lab down --name {lab}`")
         self.names.run_dir.mkdir(parents=True)
         try:
+            neighbours.ensure_capacity(self.t)
             self._namespaces()
             self.progress("starting Open vSwitch")
             self.ovs.start()

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from . import neighbours
 from .names import LabNames, lab_of_netns, run_root
 from .ovs import stop_pids
 
@@ -65,12 +66,15 @@ def _delete_namespaces(names: list[str]) -> None:
 
 
 def teardown(lab: str) -> list[str]:
-    """Remove everything lab ``lab`` owns. Returns the namespaces removed. Idempotent."""
+    """Remove everything lab ``lab`` owns. Returns the namespaces removed. Idempotent. The last lab to go
+    also puts back the host's neighbour-table limits a lab may have raised."""
     names = LabNames(lab)
     stop_pids(owned_pids(lab))
     namespaces = lab_namespaces(lab)
     _delete_namespaces(namespaces)
     shutil.rmtree(names.run_dir, ignore_errors=True)
+    if not known_labs():
+        neighbours.restore()
     return namespaces
 
 
@@ -81,6 +85,7 @@ def known_labs() -> list[str]:
     if root.is_dir():
         labs |= {p.name for p in root.iterdir() if p.is_dir()}
     return sorted(labs)
+
 
 
 def sweep() -> dict[str, list[str]]:
