@@ -11,10 +11,10 @@ REPORTS     ?= reports
 TOPOLOGY    ?= reference
 WORKERS     ?= 2
 APT_PACKAGES := openvswitch-switch containernetworking-plugins iproute2 iputils-ping iputils-arping \
-                traceroute tcpdump ethtool procps util-linux python3-venv chromium
+                traceroute tcpdump ethtool procps util-linux python3-venv nftables chromium
 ALLURE      ?= 3.18.0
 
-.PHONY: setup host-packages venv conformance report test lab-cleanup clean
+.PHONY: setup host-packages venv conformance report selftest test lab-cleanup clean
 
 setup: host-packages venv
 
@@ -52,6 +52,11 @@ report:
 	@test -d $(REPORTS)/allure-results || { echo "no $(REPORTS)/allure-results: run make conformance first"; exit 2; }
 	npx --yes allure@$(ALLURE) generate $(REPORTS)/allure-results --output $(REPORTS)/allure-report
 	@echo "Allure report: $(REPORTS)/allure-report/index.html"
+
+# Prove the suites catch broken networks: every fault of the catalogue, with its detection matrix.
+selftest: setup
+	$(VENV)/bin/macvlan-conformance selftest --topology $(TOPOLOGY) --workers $(WORKERS) \
+	  --output $(REPORTS)/selftest.json --html $(REPORTS)/selftest.html --workdir $(REPORTS)/selftest
 
 # Our own tests. pytest exits 5 when it collects nothing (e.g. a -k that matches no test): that
 # is said loudly and not treated as a failure of the code under test.

@@ -89,6 +89,60 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_lab_fault(args) -> int:
+    from .faults import catalogue
+    from .lab.control import lab_state  # noqa: F401  (validates the name, explains a missing lab)
+    from .lab.names import LabNames
+    from .lab.target import LabTarget
+    lab_state(args.name)
+    target = LabTarget(LabNames(args.name).state_file)
+    faults = catalogue(target.topology)
+    if args.fault not in faults:
+        raise ValueError(f"no fault named {args.fault!r}; choose one of: {', '.join(faults)}")
+    fault = faults[args.fault]
+    (fault.apply if args.action == "apply" else fault.revert)(target)
+    err.print(f"{args.action} {fault.name}: {fault.summary}")
+    return 0
+
+
+def cmd_selftest(args) -> int:
+    """Build a lab, run the suites healthy and under every fault, print and write the detection matrix."""
+    import secrets
+    from pathlib import Path
+    from . import selftest
+    from .faults import catalogue
+    from .lab.cleanup import teardown
+    from .lab.control import lab_up
+    from .lab.names import LabNames
+    from .lab.target import LabTarget
+    from .report import html
+    from .report.results import load
+
+    path = resolve_topology_path(args.topology)
+    name = "st" + secrets.token_hex(3)
+    with err.status("self-test: building the lab") as status:
+        lab_up(path, name, progress=lambda step: status.update(f"self-test: {step}"))
+        try:
+            target = LabTarget(LabNames(name).state_file)
+            faults = catalogue(target.topology)
+            chosen = args.faults.split(",") if args.faults else list(faults)
+            unknown = [f for f in chosen if f not in faults]
+            if unknown:
+                raise ValueError(f"--faults: unknown {unknown}; choose from: {', '.join(faults)}")
+            matrix = selftest.run(target, [faults[f] for f in chosen], args.workers, Path(args.workdir),
+                                  progress=lambda line: status.update(f"self-test: {line}"))
+            target.close()
+        finally:
+            teardown(name)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(matrix, indent=1))
+    html.write(load(Path(args.workdir) / "healthy.json"), args.html, selftest=matrix)
+    print(selftest.render_text(matrix))
+    err.print(f"detection matrix in {out}, report in {args.html}")
+    return 0 if matrix["ok"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="macvlan-conformance", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "(namespaces mcl-<lab>-*, their processes, run directories)")
     clean.add_argument("--name", help="only this lab's objects (e.g. after a crashed run)")
     clean.set_defaults(func=cmd_lab_cleanup)
+    fault = lab_sub.add_parser("fault", help="apply or revert a named fault of the catalogue on a running lab")
+    fault.add_argument("action", choices=["apply", "revert"])
+    fault.add_argument("fault", help="fault name (see `macvlan-conformance selftest --help`)")
+    fault.add_argument("--name", default="lab")
+    fault.set_defaults(func=cmd_lab_fault)
+
+    self_test = sub.add_parser("selftest", help="prove the suites catch broken networks: run them healthy and "
+                                                "under every fault, print the detection matrix (exit 1 on a "
+                                                "miss or a collateral failure)")
+    self_test.add_argument("--topology", help="topology (default: reference)")
+    self_test.add_argument("--faults", help="comma-separated fault names (default: the whole catalogue)")
+    self_test.add_argument("--workers", type=int, default=2, help="pytest-xdist workers per run (default 2)")
+    self_test.add_argument("--output", default="reports/selftest.json")
+    self_test.add_argument("--html", default="reports/selftest.html")
+    self_test.add_argument("--workdir", default="reports/selftest", help="where each run's results.json goes")
+    self_test.set_defaults(func=cmd_selftest)
     report = sub.add_parser("report", help="render reports/conformance.html from results.json; compare with a "
                                            "baseline (exit 1 on any regression)")
     report.add_argument("results", nargs="?", default="reports/results.json",

@@ -136,6 +136,94 @@ def catalogue(t: Topology) -> dict[str, Fault]:
             target.reload()
         return action
 
+    first, second = t.nodes[0], t.nodes[-1]
+
+    def bond_member(node, nics, up):
+        def action(target: LabTarget) -> None:
+            for nic in nics:
+                target.set_bond_member(node, nic, up=up)
+        return action
+
+    faults.append(Fault(
+        "bond-member-down", f"{first.name}'s {first.bond.members[0]} down (the bond fails over; only the "
+                            f"redundancy is gone, which the resilience check of {first.name} reports)",
+        frozenset({"resilience.bond-member-down"}),
+        bond_member(first.name, first.bond.members[:1], False), bond_member(first.name, first.bond.members[:1], True)))
+
+    def both_members(up):
+        def action(target: LabTarget) -> None:
+            link_state = "up" if up else "down"
+            for nic, link in target.state.nodes[second.name].bond.members.items():
+                run(["ip", "link", "set", link, link_state], netns=target.state.fabric_netns)
+            target.ovs.appctl("revalidator/purge")
+        return action
+
+    faults.append(Fault(
+        "bond-both-down", f"both bond members of {second.name} down: its underlay is cut off",
+        frozenset({"intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping",
+                   "isolation.cross-vlan-arp", "isolation.broadcast", "isolation.own-master", "overlay.coexistence",
+                   "addressing.unique-ip", "resilience.bond-member-down"}),
+        both_members(False), both_members(True)))
+
+    victim = _standalone_pods(t, vlan)[0]
+
+    def pod_link(state: str):
+        def action(target: LabTarget) -> None:
+            run(["ip", "link", "set", "eth0", state], netns=target.state.pods[victim].netns)
+            if state == "up":  # a link brought back up has lost its routes: put the default back
+                gateway = str(t.attachments(victim)[0].pool.gateway)
+                run(["ip", "route", "replace", "default", "via", gateway, "dev", "eth0"],
+                    netns=target.state.pods[victim].netns)
+        return action
+
+    faults.append(Fault(
+        "pod-interface-down", f"{victim}'s eth0 down (it is also a broadcast sender: that check turns "
+                              f"inconclusive)",
+        frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
+                   "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "isolation.cross-vlan-arp",
+                   "isolation.broadcast", "addressing.unique-ip"}),
+        pod_link("down"), pod_link("up")))
+
+    def default_route(present: bool):
+        def action(target: LabTarget) -> None:
+            gateway = str(t.attachments(victim)[0].pool.gateway)
+            verb = "replace" if present else "del"
+            run(["ip", "route", verb, "default", "via", gateway, "dev", "eth0"], netns=target.state.pods[victim].netns)
+        return action
+
+    faults.append(Fault(
+        "pod-default-route-removed", f"{victim}'s default route removed",
+        frozenset({"allocation.interfaces", "inter-vlan.routed", "inter-vlan.ttl-expiry"}),
+        default_route(False), default_route(True)))
+
+    def switch_mtu(value):
+        def action(target: LabTarget) -> None:
+            for port in _switch_ports(target, second.name):
+                run(["ip", "link", "set", port, "mtu", str(value)], netns=target.state.fabric_netns)
+        return action
+
+    faults.append(Fault(
+        "switch-port-mtu-lowered", f"MTU 1400 on {second.name}'s switch ports (the rest of the path is 1500)",
+        frozenset({"mtu.df-ping"}), switch_mtu(1400), switch_mtu(t.switch.mtu)))
+
+    a, b = vlan, other
+    table = "macvlan_conformance_fault"
+
+    def one_way(present: bool):
+        def action(target: LabTarget) -> None:
+            if present:
+                rules = (f"add table inet {table}\n"
+                         f"add chain inet {table} forward {{ type filter hook forward priority 0 ; }}\n"
+                         f"add rule inet {table} forward ip saddr {t.vlan(a).subnet} ip daddr {t.vlan(b).subnet} drop\n")
+                run(["nft", "-f", "-"], netns=target.state.router_netns, input=rules)
+            else:
+                run(["nft", "delete", "table", "inet", table], netns=target.state.router_netns, check=False)
+        return action
+
+    faults.append(Fault(
+        "router-one-way-filter", f"the router drops forwarded packets from VLAN {a} to VLAN {b} (one way)",
+        frozenset({"inter-vlan.routed"}), one_way(True), one_way(False)))
+
     faults.append(Fault(
         "master-in-wrong-vlan", f"{mover}'s eth0 attached to {wrong_master} (VLAN {other}) instead of VLAN {vlan}",
         frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",

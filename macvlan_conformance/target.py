@@ -75,6 +75,10 @@ class Target(ABC):
     def set_bond_member(self, node: str, nic: str, up: bool) -> None:
         """Take one bond member of ``node`` down or bring it back up."""
 
+    def bond_member_is_up(self, node: str, nic: str) -> bool:
+        """Whether the member is up now (so that a check can put back the state it found)."""
+        return True
+
     def active_bond_member(self, node: str) -> str | None:
         """The NIC ``node``'s bond currently sends on, if the target can tell."""
         return None

@@ -34,18 +34,21 @@ def test_bond_member_down(bond_member, target, conformance, request):
     before = _verdicts(target, cases, settings)
     reachable_before = sum(1 for v in before.values() if v in (Verdict.REACHABLE_L2, Verdict.REACHABLE_ROUTED))
     active_before = target.active_bond_member(node)
+    was_up = target.bond_member_is_up(node, nic)
     target.set_bond_member(node, nic, up=False)
     try:
         during = converge(target, cases, before, CONVERGENCE_LIMIT_S)
         tables = target.mac_tables() if during.seconds is None and hasattr(target, "mac_tables") else None
         active_during = target.active_bond_member(node)
     finally:
-        target.set_bond_member(node, nic, up=True)
+        target.set_bond_member(node, nic, up=was_up)  # the state it found, not simply "up"
     after = converge(target, cases, before, CONVERGENCE_LIMIT_S)
 
     failures = [f"{phase}: {case_id}: {before[case_id].value} before, {seen.verdicts[case_id].value} now"
                 for phase, seen in (("member down", during), ("restored", after))
                 for case_id in before if seen.verdicts[case_id] != before[case_id]]
+    if not was_up:
+        failures.append(f"{nic} was already down before the check: {node} has no bond redundancy left")
     if reachable_before == 0:
         failures.append("no pair involving the node was reachable before the fault: the check proves nothing")
     if active_before == nic and active_during == nic:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import neighbours
@@ -65,9 +68,28 @@ def _delete_namespaces(names: list[str]) -> None:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
+@contextmanager
+def _uninterruptible():
+    """Ctrl-C and SIGTERM wait until the block is done (a half-done teardown would leave debris)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def teardown(lab: str) -> list[str]:
-    """Remove everything lab ``lab`` owns. Returns the namespaces removed. Idempotent. The last lab to go
-    also puts back the host's neighbour-table limits a lab may have raised."""
+    """Remove everything lab ``lab`` owns. Returns the namespaces removed. Idempotent, and not interrupted by
+    Ctrl-C or SIGTERM. The last lab to go also puts back the host's neighbour-table limits."""
+    with _uninterruptible():
+        return _teardown(lab)
+
+
+def _teardown(lab: str) -> list[str]:
     names = LabNames(lab)
     stop_pids(owned_pids(lab))
     namespaces = lab_namespaces(lab)

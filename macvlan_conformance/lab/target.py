@@ -115,6 +115,11 @@ class LabTarget(Target):
         # emulated NIC/bond hardware), not behaviour under test: purge the flow cache.
         self.ovs.appctl("revalidator/purge")
 
+    def bond_member_is_up(self, node: str, nic: str) -> bool:
+        link_name = self.state.nodes[node].bond.members[nic]
+        with IPRoute(netns=f"/run/netns/{self.state.fabric_netns}", flags=0) as ipr:
+            return bool(ipr.get_links(ifname=link_name)[0]["flags"] & 1)
+
     def active_bond_member(self, node: str) -> str | None:
         """The NIC the node's bond currently sends on (``ovs-appctl bond/show``: "active member mac: ...(port)")."""
         bond = self.state.nodes[node].bond

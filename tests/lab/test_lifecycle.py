@@ -125,3 +125,20 @@ def test_bad_cli_input_fails_fast_and_creates_nothing(args, message):
     proc = cli(*args, check=False)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert host_snapshot() == before
+
+
+def test_ctrl_c_during_bring_up_leaves_nothing():
+    before = host_snapshot()
+    name = lab_name("int")
+    proc = subprocess.Popen([sys.executable, "-m", "macvlan_conformance.cli", "lab", "up", "--name", name,
+                             "--topology", str(TOPOLOGIES / "reference.yaml")], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    fabric = Path(f"/run/netns/mcl-{name}-fabric")
+    deadline = time.monotonic() + 20
+    while not fabric.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted; everything this command created was removed" in err
+    assert host_snapshot() == before

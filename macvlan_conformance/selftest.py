@@ -1,0 +1,90 @@
+"""The self-test: prove the suites catch broken networks. On one lab, run the suites healthy, then under
+each fault of the catalogue in turn, and compare the failing check ids with what the fault declares.
+
+A fault is *detected* when every check it declares fails; a declared check that passes is *missed*; a
+check that fails although the fault does not declare it is *collateral*. Any miss or collateral failure
+fails the self-test, and so does a healthy run that is not all green.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .faults import Fault
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class FaultRow:
+    name: str
+    summary: str
+    breaks: list[str]
+    detected: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+    collateral: list[str] = field(default_factory=list)
+    failed_tests: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.missed and not self.collateral
+
+
+def run_suites(lab: str, workers: int, results: Path) -> dict:
+    """The suites against ``lab`` in a subprocess (a fresh pytest, as a user runs it); its results.json."""
+    xdist = ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "--lab", lab,
+                        *xdist, "--results", str(results), "--catalogue", f"{tmp}/catalogue.yaml",
+                        "--html-report", f"{tmp}/report.html", "--history", f"{tmp}/history.jsonl"],
+                       cwd=ROOT, capture_output=True, text=True)
+    if not results.exists():
+        raise RuntimeError("the suites wrote no results.json (see `pytest suites --lab ...` for why)")
+    return json.loads(results.read_text())
+
+
+def failed_checks(results: dict) -> set[str]:
+    return {c["id"] for c in results["checks"] if c["outcome"] == "failed"}
+
+
+def run(target, faults: list[Fault], workers: int, workdir: Path,
+        progress: Callable[[str], None] = lambda line: None) -> dict:
+    """Healthy run, then each fault: apply, run the suites, revert. Returns the detection matrix."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    progress("healthy run")
+    healthy = run_suites(target.state.name, workers, workdir / "healthy.json")
+    rows = []
+    for fault in faults:
+        progress(f"fault {fault.name}: {fault.summary}")
+        fault.apply(target)
+        try:
+            results = run_suites(target.state.name, workers, workdir / f"{fault.name}.json")
+        finally:
+            fault.revert(target)
+            target.reload()
+        failed = failed_checks(results)
+        rows.append(FaultRow(fault.name, fault.summary, sorted(fault.breaks), sorted(fault.breaks & failed),
+                             sorted(fault.breaks - failed), sorted(failed - fault.breaks),
+                             results["summary"]["failed"]))
+    return {"healthy": {"summary": healthy["summary"], "failed": sorted(failed_checks(healthy))},
+            "faults": [asdict(r) | {"ok": r.ok} for r in rows],
+            "ok": not failed_checks(healthy) and all(r.ok for r in rows)}
+
+
+def render_text(matrix: dict) -> str:
+    lines = [f"healthy run: {matrix['healthy']['summary']['passed']} passed, "
+             f"{matrix['healthy']['summary']['failed']} failed"]
+    width = max(len(r["name"]) for r in matrix["faults"]) if matrix["faults"] else 10
+    for r in matrix["faults"]:
+        verdict = "detected" if r["ok"] else "NOT OK"
+        lines.append(f"{r['name']:<{width}}  {verdict:9} breaks {len(r['breaks'])} checks"
+                     f"{'; missed ' + ', '.join(r['missed']) if r['missed'] else ''}"
+                     f"{'; collateral ' + ', '.join(r['collateral']) if r['collateral'] else ''}")
+    lines.append("self-test passed" if matrix["ok"] else "self-test FAILED")
+    return "\n".join(lines)
