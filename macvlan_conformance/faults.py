@@ -7,11 +7,17 @@ model says, so a fault can be reverted by another process than the one that appl
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from .lab import cleanup
 from .lab.builder import PodFactory
-from .lab.commands import run
+from .lab.commands import in_netns, run
 from .lab.target import LabTarget
 from .topology import Topology
 
@@ -30,6 +36,13 @@ class Fault:
     breaks: frozenset[str]
     apply: Callable[[LabTarget], None]
     revert: Callable[[LabTarget], None]
+
+
+def _in_netns(pid: int, netns: str) -> bool:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net") == f"net:[{os.stat(f'/run/netns/{netns}').st_ino}]"
+    except OSError:
+        return False
 
 
 # --- victims chosen from the model ---------------------------------------------------------------
@@ -223,6 +236,35 @@ def catalogue(t: Topology) -> dict[str, Fault]:
     faults.append(Fault(
         "router-one-way-filter", f"the router drops forwarded packets from VLAN {a} to VLAN {b} (one way)",
         frozenset({"inter-vlan.routed"}), one_way(True), one_way(False)))
+
+    owner = _standalone_pods(t, vlan)[-1]
+    duplicate_node = next(n for n in t.nodes if n.name != t.pod(owner).node) if len(t.nodes) > 1 else t.nodes[0]
+
+    def duplicate(present: bool):
+        def action(target: LabTarget) -> None:
+            netns = f"{target.names.ns_prefix}dup"
+            if not present:
+                cleanup.stop_pids([pid for pid in cleanup.owned_pids(target.state.name)
+                                   if _in_netns(pid, netns)])
+                cleanup._delete_namespaces([netns])
+                return
+            node = target.state.nodes[duplicate_node.name]
+            run(["ip", "netns", "add", netns])
+            run(["ip", "link", "add", "dup0", "link", node.masters[vlan], "type", "macvlan", "mode", "bridge"],
+                netns=node.netns)
+            run(["ip", "link", "set", "dup0", "netns", netns], netns=node.netns)
+            run(["ip", "link", "set", "dup0", "up"], netns=netns)
+            subprocess.Popen(in_netns(netns, [sys.executable, "-m", "macvlan_conformance.agent.arp_responder",
+                                              "--ip", target.endpoint_ip(f"{owner}/eth0"), "--iface", "dup0"]),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                             cwd=str(Path(__file__).resolve().parent.parent))
+            time.sleep(2)  # the responder's scapy import
+        return action
+
+    faults.append(Fault(
+        "duplicate-ip", f"a host on {duplicate_node.name} also claims {owner}'s address in VLAN {vlan} "
+                        f"(answering ARP 200 ms after the owner)",
+        frozenset({"addressing.unique-ip"}), duplicate(True), duplicate(False)))
 
     faults.append(Fault(
         "master-in-wrong-vlan", f"{mover}'s eth0 attached to {wrong_master} (VLAN {other}) instead of VLAN {vlan}",

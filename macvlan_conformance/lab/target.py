@@ -18,6 +18,7 @@ from ..topology import Pod, load_topology
 from .builder import PodFactory, PodRefused
 from .cni import find_plugin_dir
 from .commands import run
+from .names import LabNames
 from .ovs import OvsInstance
 from .state import LabState
 
@@ -29,6 +30,7 @@ class LabTarget(Target):
         self.state_file = Path(state_file)
         self.state = LabState.load(self.state_file)
         self.topology = load_topology(self.state.topology_path)
+        self.names = LabNames(self.state.name)
         self.ovs = OvsInstance(Path(self.state.run_dir), self.state.fabric_netns, self.state.name)
         self._host: AgentHost | None = None
         self._agents: dict[str, AgentClient] = {}
