@@ -62,18 +62,24 @@ def test_two_labs_side_by_side():
     assert host_snapshot() == before
 
 
+def start_lab_up_until(name: str, milestone: Path) -> subprocess.Popen:
+    """Start ``lab up`` (reference topology) and return once ``milestone`` exists (or the build ended)."""
+    proc = subprocess.Popen([sys.executable, "-m", "macvlan_conformance.cli", "lab", "up", "--name", name,
+                             "--topology", str(TOPOLOGIES / "reference.yaml")], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not milestone.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.002)
+    return proc
+
+
 def test_sigkill_mid_build_then_cleanup():
     before = host_snapshot()
     name = lab_name("kill")
-    proc = subprocess.Popen([sys.executable, "-m", "macvlan_conformance.cli", "lab", "up", "--name", name,
-                             "--topology", str(TOPOLOGIES / "reference.yaml")], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pidfile = Path(f"/run/macvlan-conformance/{name}/ovs/ovs-vswitchd.pid")
-    deadline = time.monotonic() + 20
-    while not pidfile.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.005)
+    proc = start_lab_up_until(name, pidfile)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     assert pidfile.exists(), "the build finished or failed before it could be killed mid-way"
     assert host_snapshot() != before, "a killed build left nothing: the test did not test anything"
     out = cli("lab", "cleanup", "--name", name)
@@ -130,13 +136,7 @@ def test_bad_cli_input_fails_fast_and_creates_nothing(args, message):
 def test_ctrl_c_during_bring_up_leaves_nothing():
     before = host_snapshot()
     name = lab_name("int")
-    proc = subprocess.Popen([sys.executable, "-m", "macvlan_conformance.cli", "lab", "up", "--name", name,
-                             "--topology", str(TOPOLOGIES / "reference.yaml")], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    fabric = Path(f"/run/netns/mcl-{name}-fabric")
-    deadline = time.monotonic() + 20
-    while not fabric.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.002)
+    proc = start_lab_up_until(name, Path(f"/run/netns/mcl-{name}-fabric"))
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
