@@ -8,7 +8,6 @@ afterwards in ``_check_references`` so that every error carries its path.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -497,6 +496,3 @@ def resolve_topology_path(value: str | None) -> Path:
         return topology_dir() / f"{value}.yaml"
     return path
 
-
-def ip_in(address: str, network: IPv4Network) -> bool:
-    return ipaddress.ip_address(address.split("/")[0]) in network
