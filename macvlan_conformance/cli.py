@@ -91,10 +91,10 @@ def cmd_report(args) -> int:
 
 def cmd_lab_fault(args) -> int:
     from .faults import catalogue
-    from .lab.control import lab_state  # noqa: F401  (validates the name, explains a missing lab)
+    from .lab.control import lab_state
     from .lab.names import LabNames
     from .lab.target import LabTarget
-    lab_state(args.name)
+    lab_state(args.name)  # validates the name and explains a lab that is not running
     target = LabTarget(LabNames(args.name).state_file)
     faults = catalogue(target.topology)
     if args.fault not in faults:

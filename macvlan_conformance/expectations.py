@@ -148,9 +148,12 @@ def inter_vlan_cases(topology: Topology) -> list[Case]:
 
     Pairs where either pod also has an interface in the other's VLAN are left out: such pods answer
     over that interface directly (an asymmetric path, not the routing under test).
+    A pair that must stay blocked (a VLAN without vlanif) carries a positive control: the source reaches
+    a peer of its own VLAN. Without such a peer the pair is not probed: silence alone proves nothing.
     """
     all_eps = endpoints(topology)
     eps = routed_endpoints(topology)
+    macvlans = [e for e in all_eps if e.macvlan]
     routed = set(topology.routed_vlans)
     cases = []
     for src in eps:
@@ -161,8 +164,12 @@ def inter_vlan_cases(topology: Topology) -> list[Case]:
             if src.vlan in routed and dst.vlan in routed:
                 cases.append(Case("inter-vlan.routed", src, dst, Verdict.REACHABLE_ROUTED, ttl=63,
                                   mac_owner=MacOwner("vlanif", str(src.vlan))))
-            else:
-                cases.append(Case("inter-vlan.routed", src, dst, Verdict.BLOCKED))
+                continue
+            peer = next((e for e in macvlans if e.vlan == src.vlan and e.pod != src.pod), None)
+            if peer is not None:
+                control = Case("inter-vlan.blocked-control", src, peer, Verdict.REACHABLE_L2, ttl=64,
+                               mac_owner=MacOwner("endpoint", peer.key))
+                cases.append(Case("inter-vlan.routed", src, dst, Verdict.BLOCKED, control=control))
     return cases
 
 
@@ -181,12 +188,22 @@ def ttl_expiry_cases(topology: Topology) -> list[Case]:
 
 
 def gateway_cases(topology: Topology) -> list[Case]:
-    """Every macvlan interface resolves its VLAN's gateway to that VLAN's vlanif, and only to it."""
+    """Every macvlan interface resolves its VLAN's gateway to that VLAN's vlanif, and only to it. In a VLAN
+    without vlanif nobody answers (with a same-VLAN ARP as control; without a peer the case is left out)."""
     routed = set(topology.routed_vlans)
-    return [Case("gateway.arp", e, None, Verdict.ARP_FROM_VLANIF if e.vlan in routed else Verdict.NO_ARP_REPLY,
-                 mac_owner=MacOwner("vlanif", str(e.vlan)), target=f"gateway vlan{e.vlan}",
-                 params={"vlan": e.vlan})
-            for e in endpoints(topology) if e.macvlan]
+    eps = [e for e in endpoints(topology) if e.macvlan]
+    cases = []
+    for e in eps:
+        common = {"mac_owner": MacOwner("vlanif", str(e.vlan)), "target": f"gateway vlan{e.vlan}",
+                  "params": {"vlan": e.vlan}}
+        if e.vlan in routed:
+            cases.append(Case("gateway.arp", e, None, Verdict.ARP_FROM_VLANIF, **common))
+            continue
+        peer = next((p for p in eps if p.vlan == e.vlan and p.pod != e.pod), None)
+        if peer is not None:  # no vlanif: silence, next to a control that ARP works from this pod at all
+            control = Case("gateway.arp-control", e, peer, Verdict.ARP_REPLY)
+            cases.append(Case("gateway.arp", e, None, Verdict.NO_ARP_REPLY, control=control, **common))
+    return cases
 
 
 def unique_ip_cases(topology: Topology) -> list[Case]:
@@ -262,7 +279,8 @@ def broadcast_cases(topology: Topology) -> list[Case]:
 def own_master_cases(topology: Topology) -> list[Case]:
     """A macvlan child cannot reach its own master's IP; control: a pod on another node in that VLAN can.
 
-    Only masters with an IP in the model (the node IP on the native VLAN's ``bond0``) are covered.
+    Only masters with an IP in the model (the node IP on the native VLAN's ``bond0``) are covered, and only
+    where a pod on another node can serve as the control.
     """
     native = topology.switch.native_vlan
     eps = [e for e in endpoints(topology) if e.macvlan and e.vlan == native]
@@ -270,10 +288,10 @@ def own_master_cases(topology: Topology) -> list[Case]:
     for src in eps:
         node = topology.node(src.node)
         control_src = next((e for e in eps if e.node != src.node), None)
-        control = None
-        if control_src:
-            control = Case("isolation.own-master-control", control_src, None, Verdict.REACHABLE,
-                           target=f"master {node.name}", params={"ip": str(node.ip)})
+        if control_src is None:
+            continue
+        control = Case("isolation.own-master-control", control_src, None, Verdict.REACHABLE,
+                       target=f"master {node.name}", params={"ip": str(node.ip)})
         cases.append(Case("isolation.own-master", src, None, Verdict.BLOCKED, control=control,
                           target=f"master {node.name} ({node.bond.name} {node.ip})", params={"ip": str(node.ip)}))
     return cases
@@ -346,10 +364,12 @@ class Judgement:
 
 
 def judge(case: Case, observed: Verdict, control: Verdict | None = None, detail: str = "") -> Judgement:
-    """Pass iff the observation satisfies the expectation and, for a negative case, its control held."""
-    if case.control is not None and control is not None and not satisfies(case.control.expected, control):
+    """Pass iff the observation satisfies the expectation and, for a case with a positive control, the control
+    was observed and held (a missing control observation is inconclusive too)."""
+    if case.control is not None and (control is None or not satisfies(case.control.expected, control)):
+        seen = control.value if control is not None else "nothing (it did not run)"
         return Judgement(False, case.expected, Verdict.INCONCLUSIVE,
-                         f"positive control {case.control.id} observed {control.value}, expected "
+                         f"positive control {case.control.id} observed {seen}, expected "
                          f"{case.control.expected.value}: the negative result proves nothing. {detail}".strip())
     return Judgement(satisfies(case.expected, observed), case.expected, observed, detail)
 
@@ -362,9 +382,11 @@ def by_check(cases: list[Case]) -> dict[str, list[Case]]:
 
 
 def bond_path_cases(topology: Topology) -> list[Case]:
-    """The pairs whose traffic crosses node bonds: cross-node intra-VLAN and routed inter-VLAN pairs."""
+    """The pairs that must carry traffic across node bonds: cross-node intra-VLAN and routed inter-VLAN
+    pairs expected to be reachable (a bond failover can only be seen on traffic that flows)."""
     return [c for c in intra_vlan_cases(topology) + inter_vlan_cases(topology)
-            if c.check in ("intra-vlan.cross-node", "inter-vlan.routed")]
+            if c.check in ("intra-vlan.cross-node", "inter-vlan.routed")
+            and c.expected in (Verdict.REACHABLE_L2, Verdict.REACHABLE_ROUTED)]
 
 
 SAMPLED_CHECKS = ("intra-vlan.same-node", "intra-vlan.cross-node", "inter-vlan.routed", "inter-vlan.ttl-expiry",

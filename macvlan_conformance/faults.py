@@ -246,7 +246,7 @@ def catalogue(t: Topology) -> dict[str, Fault]:
             if not present:
                 cleanup.stop_pids([pid for pid in cleanup.owned_pids(target.state.name)
                                    if _in_netns(pid, netns)])
-                cleanup._delete_namespaces([netns])
+                cleanup.delete_namespaces([netns])
                 return
             node = target.state.nodes[duplicate_node.name]
             run(["ip", "netns", "add", netns])

@@ -56,8 +56,8 @@ class Prober:
         self._lock = threading.Lock()
 
     # --- batches ---------------------------------------------------------------------------------
-    def observe_all(self, cases: list[Case]) -> dict[str, Observation]:
-        """Observe every case not yet observed (concurrently); returns observations by ``check|id``."""
+    def observe_all(self, cases: list[Case]) -> dict[Case, Observation]:
+        """Observe every case not yet observed (concurrently); returns the observations by case."""
         todo = [c for c in cases if self._key(c) not in self._cache]
         if todo:
             known = self.next_hop == "known" or (self.next_hop == "auto" and len(todo) > AUTO_KNOWN_MACS)
@@ -68,7 +68,7 @@ class Prober:
             with self._lock:
                 for case, obs in zip(todo, results):
                     self._cache[self._key(case)] = obs
-        return {self._key(c): self._cache[self._key(c)] for c in cases}
+        return {c: self._cache[self._key(c)] for c in cases}
 
     def observe(self, case: Case, batch: list[Case] | None = None) -> Observation:
         """The observation of ``case``; ``batch`` (the case's whole check) is probed together on first use."""
@@ -78,9 +78,10 @@ class Prober:
             self.observe_all(batch or [case])
         return self._cache[self._key(case)]
 
-    def forget(self) -> None:
+    def cached(self, case: Case) -> Observation | None:
+        """The observation of ``case`` if it was probed already (nothing is probed here)."""
         with self._lock:
-            self._cache.clear()
+            return self._cache.get(self._key(case))
 
     @staticmethod
     def _key(case: Case) -> str:
@@ -127,7 +128,8 @@ class Prober:
             raise AgentError(f"{key} has no address in the pod's network-status")
         return ip
 
-    def _expected_mac(self, case: Case) -> str | None:
+    def expected_mac(self, case: Case) -> str | None:
+        """The MAC the case's evidence must come from (its ``mac_owner`` resolved on the target)."""
         owner = case.mac_owner
         if owner is None:
             return None
@@ -200,7 +202,7 @@ class Prober:
     def probe_ttl(self, case: Case) -> Observation:
         dst_ip = self._ip(case.dst.key)
         gateway_ip = str(self.target.topology.vlan(case.params["gateway_vlan"]).gateway)
-        expected_mac = self._expected_mac(case)
+        expected_mac = self.expected_mac(case)
 
         def attempt():
             ev = self.target.agent(case.src.pod).call("ping", dst=dst_ip, iface=case.src.ifname, ttl=1,
@@ -223,34 +225,32 @@ class Prober:
 
     def probe_gateway(self, case: Case) -> Observation:
         gateway_ip = str(self.target.topology.vlan(case.params["vlan"]).gateway)
-        expected_mac = self._expected_mac(case)
+        return self._probe_arp_owner(case, gateway_ip, Verdict.ARP_FROM_VLANIF)
+
+    def probe_unique_ip(self, case: Case) -> Observation:
+        return self._probe_arp_owner(case, self._ip(case.dst.key), Verdict.ARP_REPLY)
+
+    def _probe_arp_owner(self, case: Case, ip: str, owned: Verdict) -> Observation:
+        """ARP for ``ip`` collecting every answer over the window: ``owned`` when exactly the expected MAC
+        answered, ARP_OTHER when another MAC (or several) did, NO_ARP_REPLY when nobody did."""
+        expected_mac = self.expected_mac(case)
 
         def attempt():
-            ev = self._arp(case.src, gateway_ip, multi=True)
+            ev = self._arp(case.src, ip, multi=True)
             if not ev["macs"]:
                 return Verdict.NO_ARP_REPLY, ev
-            return (Verdict.ARP_FROM_VLANIF if ev["macs"] == [expected_mac] else Verdict.ARP_OTHER), ev
+            return (owned if ev["macs"] == [expected_mac] else Verdict.ARP_OTHER), ev
 
         verdict, ev, attempts = self._retry(attempt, case.expected)
         ev["expected_mac"] = expected_mac
-        return Observation(verdict, ev, attempts, reproducer=self.target.reproducer(
-            case.src.pod, ["arping", "-c", "3", "-I", case.src.ifname, gateway_ip]))
-
-    def probe_unique_ip(self, case: Case) -> Observation:
-        dst_ip = self._ip(case.dst.key)
-        owner_mac = self._expected_mac(case)
-
-        def attempt():
-            ev = self._arp(case.src, dst_ip, multi=True)
-            if not ev["macs"]:
-                return Verdict.NO_ARP_REPLY, ev
-            return (Verdict.ARP_REPLY if ev["macs"] == [owner_mac] else Verdict.ARP_OTHER), ev
-
-        verdict, ev, attempts = self._retry(attempt, case.expected)
-        ev["expected_mac"] = owner_mac
-        detail = f"answered by {ev['macs']}" if verdict == Verdict.ARP_OTHER else ""
-        return Observation(verdict, ev, attempts, detail=detail, reproducer=self.target.reproducer(
-            case.src.pod, ["arping", "-c", "3", "-I", case.src.ifname, dst_ip]))
+        obs = Observation(verdict, ev, attempts,
+                          detail=f"answered by {ev['macs']}" if verdict == Verdict.ARP_OTHER else "",
+                          reproducer=self.target.reproducer(case.src.pod, ["arping", "-c", "3", "-I",
+                                                                           case.src.ifname, ip]))
+        if case.control is not None:
+            obs.control, obs.control_evidence, _ = self._arp_verdict(
+                case.control.src, self._ip(case.control.dst.key), case.control.expected)
+        return obs
 
     def _arp_verdict(self, src, ip: str, expected: Verdict) -> tuple[Verdict, dict, int]:
         def attempt():
@@ -352,7 +352,7 @@ def converge(target: Target, cases: list[Case], want: dict[str, Verdict], timeou
         rounds += 1
         prober = Prober(target, retries=1, window=window)
         observed = prober.observe_all(cases)
-        verdicts = {c.id: observed[prober._key(c)].verdict for c in cases}
+        verdicts = {c.id: observed[c].verdict for c in cases}
         if verdicts == {c.id: want[c.id] for c in cases}:
             return Convergence(round(time.monotonic() - started, 3), rounds, verdicts)
         if time.monotonic() - started > timeout:

@@ -12,7 +12,7 @@ CONVERGENCE_LIMIT_S = 5.0
 def _verdicts(target, cases, prober_settings) -> dict[str, Verdict]:
     prober = Prober(target, **prober_settings)
     observed = prober.observe_all(cases)
-    return {c.id: observed[prober._key(c)].verdict for c in cases}
+    return {c.id: observed[c].verdict for c in cases}
 
 
 @pytest.mark.exclusive

@@ -1,4 +1,4 @@
-"""The controller's side of the agent protocol, over a socket or a subprocess' pipes."""
+"""The controller's side of the agent protocol: clients over sockets, and the lab's agent host."""
 
 from __future__ import annotations
 
@@ -141,21 +141,3 @@ class AgentHost:
             self.proc.kill()
             self.proc.wait()
 
-
-def spawn_stdio_agent(argv: list[str], name: str) -> AgentClient:
-    """An agent speaking on a subprocess' stdin/stdout (``ip netns exec ...``, ``kubectl exec -i ...``)."""
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
-
-    def write(data: bytes) -> None:
-        proc.stdin.write(data)
-        proc.stdin.flush()
-
-    def close() -> None:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    return AgentClient(_LineChannel(proc.stdout.fileno(), write), name, closer=close)

@@ -274,7 +274,7 @@ class PodFactory:
             try:
                 pod_state = self._attach(pod, attachments)
             except BaseException:
-                cleanup._delete_namespaces([self.names.pod_ns(pod.name)])
+                cleanup.delete_namespaces([self.names.pod_ns(pod.name)])
                 raise
             fresh = LabState.load(self.names.state_file)
             fresh.pods[pod.name] = pod_state
@@ -297,7 +297,7 @@ class PodFactory:
                                self._runtime_conf(pod, iface.ifname))
                 if att.pool:
                     self.pools.release(att.pool, f"{pod_state.container_id}/{iface.ifname}")
-            cleanup._delete_namespaces([pod_state.netns])
+            cleanup.delete_namespaces([pod_state.netns])
             fresh.namespaces.remove(pod_state.netns)
             fresh.save(self.names.state_file)
             self.state = fresh

@@ -58,7 +58,8 @@ def owned_pids(lab: str) -> list[int]:
     return found
 
 
-def _delete_namespaces(names: list[str]) -> None:
+def delete_namespaces(names: list[str]) -> None:
+    """Delete network namespaces by name (one ``ip -batch``); missing ones are not an error."""
     if not names:
         return
     script = "".join(f"netns del {name}\n" for name in names)
@@ -93,7 +94,7 @@ def _teardown(lab: str) -> list[str]:
     names = LabNames(lab)
     stop_pids(owned_pids(lab))
     namespaces = lab_namespaces(lab)
-    _delete_namespaces(namespaces)
+    delete_namespaces(namespaces)
     shutil.rmtree(names.run_dir, ignore_errors=True)
     if not known_labs():
         neighbours.restore()

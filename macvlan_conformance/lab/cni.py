@@ -59,8 +59,9 @@ class CniRuntime:
         prev = None
         for plugin in conflist["plugins"]:
             prev = self._exec("ADD", self._plugin_conf(conflist, plugin, prev), rt)
-        self._cache_path(conflist, rt).parent.mkdir(parents=True, exist_ok=True)
-        self._cache_path(conflist, rt).write_text(json.dumps({
+        cache = self._cache_path(conflist, rt)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({
             "kind": "cniCacheV1", "containerId": rt.container_id, "ifName": rt.ifname,
             "networkName": conflist["name"], "cniArgs": rt.args, "config": conflist, "result": prev,
         }))

@@ -42,10 +42,13 @@ def test_unrouted_vlan_is_blocked(reference_data):
     reference_data["switch"]["vlanifs"] = [1, 100]
     t = parse_topology(reference_data)
     cases = {c.id: c for c in ex.inter_vlan_cases(t)}
-    assert cases["vlan100/sa-w1-a -> vlan200/sa-w1-c"].expected == Verdict.BLOCKED
+    blocked = cases["vlan100/sa-w1-a -> vlan200/sa-w1-c"]
+    assert blocked.expected == Verdict.BLOCKED
+    assert blocked.control.expected == Verdict.REACHABLE_L2 and blocked.control.dst.vlan == 100
     assert cases["vlan100/sa-w1-a -> vlan0/sa-w1-n"].expected == Verdict.REACHABLE_ROUTED
-    gateways = {c.src.key: c.expected for c in ex.gateway_cases(t)}
-    assert gateways["sa-w1-c/eth0"] == Verdict.NO_ARP_REPLY
+    gateways = {c.src.key: c for c in ex.gateway_cases(t)}
+    assert gateways["sa-w1-c/eth0"].expected == Verdict.NO_ARP_REPLY
+    assert gateways["sa-w1-c/eth0"].control.expected == Verdict.ARP_REPLY
 
 
 def test_every_negative_case_has_a_positive_control():
@@ -57,6 +60,14 @@ def test_every_negative_case_has_a_positive_control():
                                                                       Verdict.REACHABLE)
     own = {c.src.pod: c for c in ex.own_master_cases(REF)}
     assert own["sa-w1-n"].params["ip"] == "10.6.0.11" and own["sa-w1-n"].control.src.pod == "sa-w2-n"
+
+
+def test_no_negative_case_without_a_control_on_one_node():
+    t = load_topology(TOPOLOGIES / "minimal.yaml")
+    assert ex.own_master_cases(t) == []  # no pod on another node could serve as the control
+    for case in ex.all_cases(t):
+        if case.expected in (Verdict.BLOCKED, Verdict.NO_ARP_REPLY, Verdict.NOT_SEEN):
+            assert case.control is not None, case.id
 
 
 def test_broadcast_receivers_exclude_the_senders_vlan():
@@ -89,6 +100,8 @@ def test_judge():
     assert "proves nothing" in inconclusive.detail
     blocked = ex.own_master_cases(REF)[0]
     assert ex.judge(blocked, Verdict.NO_ARP_REPLY, control=Verdict.REACHABLE).passed
+    missing = ex.judge(blocked, Verdict.BLOCKED)  # the control did not run: proves nothing
+    assert not missing.passed and missing.observed == Verdict.INCONCLUSIVE
 
 
 def test_test_ids_read_like_the_network():
