@@ -10,24 +10,12 @@ the host. ``--mark`` puts the lab's run directory on the command line so cleanup
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import signal
 import socket
 
-CLONE_NEWNET = 0x40000000
-
-
-def setns(path: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns({path}): {os.strerror(err)}")
-    finally:
-        os.close(fd)
+from ..netns import setns
 
 
 def _child(netns: str, fd: int) -> None:

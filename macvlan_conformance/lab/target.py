@@ -8,12 +8,12 @@ import shlex
 import threading
 from pathlib import Path
 
-from pyroute2 import IPRoute
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from ..agent.client import AgentClient, AgentHost
 from ..expectations import Verdict
 from ..target import Admission, Target
+from ..netns import iproute
 from ..topology import Pod, load_topology
 from .builder import PodFactory, PodRefused
 from .cni import find_plugin_dir
@@ -49,13 +49,13 @@ class LabTarget(Target):
         return vlanif.mac if vlanif else None
 
     def _node_link(self, node: str, master: str):
-        with IPRoute(netns=f"/run/netns/{self.state.nodes[node].netns}", flags=0) as ipr:
+        with iproute(self.state.nodes[node].netns) as ipr:
             links = ipr.get_links(ifname=master)
             return links[0] if links else None
 
     def interface_mtu(self, key: str) -> int | None:
         pod, ifname = key.split("/", 1)
-        with IPRoute(netns=f"/run/netns/{self.state.pods[pod].netns}", flags=0) as ipr:
+        with iproute(self.state.pods[pod].netns) as ipr:
             links = ipr.get_links(ifname=ifname)
             return links[0].get_attr("IFLA_MTU") if links else None
 
@@ -96,7 +96,7 @@ class LabTarget(Target):
         change and the bond has (re-)evaluated the member, so that probes start on a settled network."""
         link_name = self.state.nodes[node].bond.members[nic]
         switch_port = next(p.port for p in self.state.trunk_ports if p.node == node and p.nic == nic)
-        with IPRoute(netns=f"/run/netns/{self.state.fabric_netns}", flags=0) as ipr:
+        with iproute(self.state.fabric_netns) as ipr:
             ipr.link("set", index=ipr.link_lookup(ifname=link_name)[0], state="up" if up else "down")
         bond = self.state.nodes[node].bond.port
         member = f"member {link_name}: {'enabled' if up else 'disabled'}"
@@ -119,7 +119,7 @@ class LabTarget(Target):
 
     def bond_member_is_up(self, node: str, nic: str) -> bool:
         link_name = self.state.nodes[node].bond.members[nic]
-        with IPRoute(netns=f"/run/netns/{self.state.fabric_netns}", flags=0) as ipr:
+        with iproute(self.state.fabric_netns) as ipr:
             return bool(ipr.get_links(ifname=link_name)[0]["flags"] & 1)
 
     def active_bond_member(self, node: str) -> str | None:

@@ -3,6 +3,7 @@
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,20 @@ def cli(*args, check=True, timeout=120):
     if check and proc.returncode != 0:
         raise AssertionError(f"macvlan-conformance {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc
+
+
+def interrupt(proc: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
+    """Ctrl-C ``proc`` and wait for it. A process that does not stop is killed and its labs swept, so a hang
+    fails the test with a clear message instead of hanging CI or leaking a lab."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        cli("lab", "cleanup", check=False)
+        raise AssertionError(f"still running {timeout:.0f} s after Ctrl-C (a hang); output:\n{(out or '')[-2000:]}"
+                             f"\n{(err or '')[-2000:]}") from None
 
 
 def sh(*argv, check=True) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import ROOT, TOPOLOGIES
-from .conftest import cli, host_snapshot, lab_name, sh
+from .conftest import cli, host_snapshot, interrupt, lab_name, sh
 
 MINIMAL = str(TOPOLOGIES / "minimal.yaml")
 
@@ -137,8 +137,7 @@ def test_ctrl_c_during_bring_up_leaves_nothing():
     before = host_snapshot()
     name = lab_name("int")
     proc = start_lab_up_until(name, Path(f"/run/netns/mcl-{name}-fabric"))
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = interrupt(proc)
     assert proc.returncode == 130, err
     assert "interrupted; everything this command created was removed" in err
     assert host_snapshot() == before

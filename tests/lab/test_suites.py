@@ -2,8 +2,6 @@
 on purpose, the same verdicts under pytest-xdist, and a session lab that leaves nothing behind."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +13,7 @@ from macvlan_conformance.lab.names import LabNames
 from macvlan_conformance.lab.target import LabTarget
 
 from ..conftest import ROOT
-from .conftest import host_snapshot
+from .conftest import host_snapshot, interrupt
 
 BROKEN_LABS = ["vlan-removed-from-trunk", "vlanif-down", "router-forwarding-off", "macvlan-mode-private",
                "master-in-wrong-vlan"]
@@ -101,7 +99,6 @@ def test_ctrl_c_during_probing_leaves_nothing(tmp_path):
             break
         time.sleep(0.05)
     time.sleep(2)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode != 0
+    out, _ = interrupt(proc)
+    assert proc.returncode == 2 and "KeyboardInterrupt" in out, out[-3000:]  # pytest's "interrupted"
     assert host_snapshot() == before, out[-2000:]
