@@ -22,6 +22,7 @@ from . import annotations as ann
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 NetworkType = Literal["standalone", "overlay"]
 MacvlanMode = Literal["bridge", "private", "vepa", "passthru"]
 
@@ -41,12 +42,21 @@ def _dns_label(value: str) -> str:
 
 
 class Vlan(_Model):
-    """A VLAN: its id on the trunk, its subnet, and the gateway IP its switch vlanif holds."""
+    """A VLAN: its id on the trunk, its subnet, and the gateway IP its switch vlanif holds. ``gatewayMac``
+    is the vlanif's MAC when known (the lab uses it; on a cluster it is what routed replies must carry)."""
 
     id: int = Field(ge=1, le=4094)
     name: str = ""
     subnet: IPv4Network
     gateway: IPv4Address
+    gateway_mac: str | None = Field(default=None, alias="gatewayMac")
+
+    @field_validator("gateway_mac")
+    @classmethod
+    def _check_mac(cls, value: str | None) -> str | None:
+        if value is not None and not MAC_RE.match(value):
+            raise ValueError(f"{value!r} is not a MAC address; write six hex pairs like 00:1c:73:00:00:64")
+        return value.lower() if value else value
 
     @property
     def label(self) -> str:

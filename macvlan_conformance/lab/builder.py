@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from filelock import FileLock
-from pyroute2 import IPRoute
 
 from .. import netconf
+from ..netns import iproute
 from ..topology import Attachment, Pod, Topology, attachment_rule_violation, resolve_attachments
 from . import cleanup, multus, neighbours
 from .cni import CniRuntime, RuntimeConf, find_plugin_dir
@@ -48,11 +48,6 @@ class PodRefused(RuntimeError):
         super().__init__(f"pod {pod} refused: {reason}")
 
 
-def _ipr(netns: str) -> IPRoute:
-    """A netlink socket in ``netns``; ``flags=0`` makes a missing namespace an error, not a new one."""
-    return IPRoute(netns=f"/run/netns/{netns}", flags=0)
-
-
 def _sysctl(netns: str, *settings: str) -> None:
     run(["sysctl", "-q", "-w", *settings], netns=netns)
 
@@ -63,7 +58,7 @@ def _create_namespaces(names: list[str]) -> None:
     if proc.returncode != 0:
         raise CommandError(["ip", "-batch", "-"], proc.returncode, proc.stdout, proc.stderr)
     for n in names:
-        with _ipr(n) as ipr:
+        with iproute(n) as ipr:
             ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
 
 
@@ -102,8 +97,7 @@ class LabBuilder:
             self.state.save(self.names.state_file)
             return self.state
         except BaseException:
-            if os.getpid() == self.state.owner_pid:  # never in a forked helper that unwinds our stack
-                cleanup.teardown(lab)
+            cleanup.teardown(lab)
             raise
 
     # --- steps -----------------------------------------------------------------------------------
@@ -121,7 +115,7 @@ class LabBuilder:
         self.progress("wiring the switch and node bonds")
         mtu = self.t.switch.mtu
         veth_ends = []
-        with _ipr(self.names.fabric_ns) as ipr:
+        with iproute(self.names.fabric_ns) as ipr:
             ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
             for i, node in enumerate(self.t.nodes, 1):
                 for nic in node.bond.members:
@@ -179,17 +173,17 @@ class LabBuilder:
         for node in self.state.nodes.values():
             moves[node.netns] = [(LabNames.node_master_port(node.index, vid), master)
                                  for vid, master in node.masters.items()]
-        with _ipr(self.names.fabric_ns) as fabric:
+        with iproute(self.names.fabric_ns) as fabric:
             for netns, links in moves.items():
                 for port, _ in links:
                     fabric.link("set", index=fabric.link_lookup(ifname=port)[0], net_ns_fd=f"/run/netns/{netns}")
 
-        with _ipr(self.names.router_ns) as ipr:
+        with iproute(self.names.router_ns) as ipr:
             for vid in self.t.routed_vlans:
                 vlan, ifname = self.t.vlan(vid), LabNames.vlanif(vid)
                 idx = ipr.link_lookup(ifname=ifname)[0]
-                # a stable, locally administered MAC per VLAN, so that runs (and baselines) compare
-                ipr.link("set", index=idx, mtu=mtu, address=vlanif_mac(vid), state="up")
+                # the topology's gatewayMac, else a stable locally administered MAC per VLAN (baselines compare)
+                ipr.link("set", index=idx, mtu=mtu, address=vlan.gateway_mac or vlanif_mac(vid), state="up")
                 ipr.addr("add", index=idx, address=str(vlan.gateway), prefixlen=vlan.subnet.prefixlen)
                 mac = ipr.get_links(idx)[0].get_attr("IFLA_ADDRESS")
                 self.state.vlanifs[vid] = VlanifState(vlan=vid, netns=self.names.router_ns, ifname=ifname,
@@ -198,7 +192,7 @@ class LabBuilder:
 
         native = self.t.vlan(self.native)
         for node in self.state.nodes.values():
-            with _ipr(node.netns) as ipr:
+            with iproute(node.netns) as ipr:
                 for port, master in moves[node.netns]:
                     idx = ipr.link_lookup(ifname=port)[0]
                     ipr.link("set", index=idx, ifname=master, mtu=mtu, state="up")
