@@ -7,27 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import sys
 
 from rich.console import Console
 
+from .signals import sigterm_as_interrupt
 from .topology import TopologyError, resolve_topology_path
 
 err = Console(stderr=True, soft_wrap=True)
-
-
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM ends a command like Ctrl-C (so cleanup runs). Forked helpers (pyroute2 forks to enter a
-    namespace and is stopped with SIGTERM) inherit the handler: in them it just exits."""
-    owner = os.getpid()
-
-    def handler(signum, frame):
-        if os.getpid() != owner:
-            os._exit(0)
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, handler)
 
 
 def cmd_lab_up(args) -> int:
@@ -143,6 +130,44 @@ def cmd_selftest(args) -> int:
     return 0 if matrix["ok"] else 1
 
 
+def cmd_cluster_cleanup(args) -> int:
+    from .cluster.cleanup import cleanup
+    from .cluster.kube import connect
+    from .cluster.scope import RUN_ID_RE
+
+    if args.run and not RUN_ID_RE.match(args.run):
+        raise ValueError(f"--run {args.run!r}: a run id is 1-16 lowercase letters or digits (see the namespace "
+                         f"macvlan-conformance-<run id>)")
+    cluster = connect(args.kubeconfig, args.context)
+    try:
+        removed = cleanup(cluster, args.run)
+    finally:
+        cluster.close()
+    what = f"run {args.run}" if args.run else "every run"
+    err.print(f"removed {what} from {cluster.server} (context {cluster.context}): namespaces "
+              f"{', '.join(removed['namespaces']) or 'none'}; IP pools {', '.join(removed['spiderippools']) or 'none'}",
+              highlight=False)
+    return 0
+
+
+def cmd_render(args) -> int:
+    import yaml
+
+    from .cluster import manifests
+    from .cluster.scope import RunScope, scoped_topology
+    from .topology import load_topology
+
+    topology = load_topology(resolve_topology_path(args.topology))
+    if args.host_config:
+        objects = manifests.host_config(topology)
+    else:
+        scope = RunScope(args.run_id, args.namespace_prefix)
+        objects = manifests.render(scoped_topology(topology, scope), scope, image=args.probe_image,
+                                   ipam=args.ipam, multus_configs=args.multus_config)
+    sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="macvlan-conformance", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -189,10 +214,41 @@ def build_parser() -> argparse.ArgumentParser:
                                                                            "the trend)")
     report.add_argument("--append-history", action="store_true", help="also append this run to the history")
     report.set_defaults(func=cmd_report)
+
+    cluster = sub.add_parser("cluster", help="live cluster housekeeping (runs themselves: pytest --target cluster)")
+    cluster_sub = cluster.add_subparsers(dest="cluster_command", required=True)
+    cluster_clean = cluster_sub.add_parser("cleanup", help="delete what runs left on the cluster, by label only "
+                                                           "(namespaces and SpiderIPPools labelled "
+                                                           "app.kubernetes.io/managed-by=macvlan-conformance)")
+    cluster_clean.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    cluster_clean.add_argument("--context", help="kubeconfig context (default: the current one)")
+    cluster_clean.add_argument("--run", help="only this run id (the suffix of its namespace)")
+    cluster_clean.set_defaults(func=cmd_cluster_cleanup)
+
+    render = sub.add_parser("render", help="print the Kubernetes manifests of a cluster run (Namespace, "
+                                           "SpiderIPPools, NADs, probe Pods) as YAML, for review or GitOps")
+    render.add_argument("--topology", help="topology (default: reference)")
+    render.add_argument("--run-id", default="manual", help="run id: the namespace is PREFIX-RUN_ID (default: manual)")
+    render.add_argument("--namespace-prefix", default="macvlan-conformance", help="(default: macvlan-conformance)")
+    render.add_argument("--probe-image", default=manifests_default_image(), help="the probe image of the pods")
+    render.add_argument("--ipam", choices=["spiderpool", "host-local", "whereabouts"], default="spiderpool",
+                        help="IPAM of the NADs (default: spiderpool, pools chosen by pod annotation)")
+    render.add_argument("--multus-config", action="store_true",
+                        help="SpiderMultusConfigs instead of NetworkAttachmentDefinitions")
+    render.add_argument("--host-config", action="store_true",
+                        help="instead: kubernetes-nmstate NodeNetworkConfigurationPolicies creating bond0 and "
+                             "bond0.<vid> on every node")
+    render.set_defaults(func=cmd_render)
     return parser
 
 
+def manifests_default_image() -> str:
+    from .cluster.manifests import DEFAULT_PROBE_IMAGE
+    return DEFAULT_PROBE_IMAGE
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .cluster.kube import ClusterError
     from .lab.builder import LabExistsError, PodRefused
     from .lab.cni import CniError
     from .lab.commands import CommandError
@@ -200,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     from .lab.preflight import PreflightError
 
     args = build_parser().parse_args(argv)
-    _interrupt_on_sigterm()
+    sigterm_as_interrupt()
     try:
         return args.func(args)
     except (TopologyError, ValueError, LabNotFound, LabExistsError, PreflightError) as exc:
@@ -208,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (CommandError, CniError, PodRefused) as exc:
         err.print(f"[red]lab error:[/] {exc}", highlight=False)
+        return 1
+    except ClusterError as exc:
+        err.print(f"[red]cluster error:[/] {exc}", highlight=False)
         return 1
     except KeyboardInterrupt:
         err.print("interrupted; everything this command created was removed")

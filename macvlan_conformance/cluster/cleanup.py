@@ -1,0 +1,46 @@
+"""Remove what runs left on a cluster, by label only: namespaces (their pods and NADs go with them) and
+the cluster-scoped SpiderIPPools. Objects without our labels are never touched."""
+
+from __future__ import annotations
+
+from kubernetes.client.exceptions import ApiException
+
+from .kube import Cluster, call
+from .scope import MANAGED_BY, MANAGER, RUN_LABEL
+
+
+def selector(run_id: str | None = None) -> str:
+    """Every run of ours, or one run."""
+    return f"{RUN_LABEL}={run_id}" if run_id else f"{MANAGED_BY}={MANAGER}"
+
+
+def cleanup(cluster: Cluster, run_id: str | None = None) -> dict[str, list[str]]:
+    """Delete the labelled namespaces and IP pools; returns the names it asked the API to delete."""
+    label = selector(run_id)
+    namespaces = [n.metadata.name for n in
+                  call(cluster, "list namespaces", cluster.core.list_namespace, label_selector=label).items]
+    for name in namespaces:
+        try:
+            cluster.core.delete_namespace(name, propagation_policy="Background")
+        except ApiException as exc:
+            if exc.status != 404:
+                call(cluster, f"delete namespace {name}", _raise, exc)
+    pools = []
+    try:
+        listed = cluster.custom.list_cluster_custom_object("spiderpool.spidernet.io", "v2beta1", "spiderippools",
+                                                           label_selector=label)
+        pools = [p["metadata"]["name"] for p in listed.get("items", [])]
+    except ApiException as exc:
+        if exc.status != 404:  # 404: Spiderpool is not installed, so there are no pools of ours
+            call(cluster, "list SpiderIPPools", _raise, exc)
+    for name in pools:
+        try:
+            cluster.custom.delete_cluster_custom_object("spiderpool.spidernet.io", "v2beta1", "spiderippools", name)
+        except ApiException as exc:
+            if exc.status != 404:
+                call(cluster, f"delete SpiderIPPool {name}", _raise, exc)
+    return {"namespaces": namespaces, "spiderippools": pools}
+
+
+def _raise(exc: Exception):
+    raise exc

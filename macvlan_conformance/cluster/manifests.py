@@ -1,0 +1,167 @@
+"""Kubernetes manifests of one run, rendered from the (run-scoped) topology model.
+
+Objects: the run Namespace, one SpiderIPPool per pool (spiderpool.spidernet.io/v2beta1, which has no
+``spec.vlan``), one NetworkAttachmentDefinition per network (a macvlan conflist), optionally one
+SpiderMultusConfig per network, and the probe pods. Every object carries the run's labels, so cleanup is
+one label selector. ``host_config`` renders the kubernetes-nmstate policies that build ``bond0`` and its
+VLAN interfaces on each node, as the seed sets hosts up.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from .. import annotations as ann
+from .. import netconf
+from ..topology import Attachment, IPPool, Network, Pod, Topology
+from .scope import POD_LABEL, RunScope
+
+IpamKind = Literal["spiderpool", "host-local", "whereabouts"]
+IPAM_KINDS: tuple[str, ...] = ("spiderpool", "host-local", "whereabouts")
+DEFAULT_PROBE_IMAGE = "ghcr.io/macvlan-conformance/probe:0.1.0"
+NETWORK_TYPE_ANNOTATION = "macvlan-conformance.io/network-type"
+AGENT_COMMAND = ["python3", "-m", "macvlan_conformance.agent"]
+
+
+def _meta(name: str, scope: RunScope, namespace: str | None = None, **extra) -> dict:
+    meta = {"name": name, "labels": dict(scope.labels)}
+    if namespace:
+        meta["namespace"] = namespace
+    meta.update(extra)
+    return meta
+
+
+def namespace(scope: RunScope) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(scope.namespace, scope)}
+
+
+def ippool(pool: IPPool, scope: RunScope) -> dict:
+    spec: dict = {"ipVersion": 4, "subnet": str(pool.subnet), "ips": list(pool.ips)}
+    if pool.exclude_ips:
+        spec["excludeIPs"] = list(pool.exclude_ips)
+    if pool.gateway:
+        spec["gateway"] = str(pool.gateway)
+    return {"apiVersion": "spiderpool.spidernet.io/v2beta1", "kind": "SpiderIPPool",
+            "metadata": _meta(pool.name, scope), "spec": spec}
+
+
+def ipam_config(kind: IpamKind, pool: IPPool) -> dict:
+    """The IPAM block of a network's NAD: Spiderpool (pool chosen by pod annotation), or one of the
+    community plugins allocating from the same ranges."""
+    if kind == "spiderpool":
+        return netconf.spiderpool_ipam()
+    if kind == "host-local":
+        ipam = {"type": "host-local", "ranges": [netconf.pool_ranges(pool)]}
+        if pool.gateway:
+            ipam["routes"] = [{"dst": "0.0.0.0/0"}]
+        return ipam
+    if kind == "whereabouts":
+        first, last = pool.addresses[0], pool.addresses[-1]
+        ipam = {"type": "whereabouts", "range": str(pool.subnet), "range_start": str(first), "range_end": str(last)}
+        excluded = [a for a in pool.subnet.hosts() if first <= a <= last and a not in set(pool.addresses)]
+        if excluded:
+            ipam["exclude"] = [f"{a}/32" for a in excluded]
+        if pool.gateway:
+            ipam["gateway"] = str(pool.gateway)
+        return ipam
+    raise ValueError(f"unknown IPAM {kind!r}; use one of: {', '.join(IPAM_KINDS)}")
+
+
+def nad_config(network: Network, topology: Topology, ipam: IpamKind = "spiderpool") -> dict:
+    """The NAD's ``spec.config`` (parsed): a macvlan conflist on the network's master."""
+    return netconf.macvlan_conflist(network, ipam_config(ipam, topology.pool(network.ippool)))
+
+
+def network_attachment(network: Network, topology: Topology, scope: RunScope, ipam: IpamKind = "spiderpool") -> dict:
+    meta = _meta(network.name, scope, network.namespace,
+                 annotations={NETWORK_TYPE_ANNOTATION: f"macvlan-{network.type}"})
+    return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition", "metadata": meta,
+            "spec": {"config": json.dumps(nad_config(network, topology, ipam), indent=2)}}
+
+
+def multus_config(network: Network, topology: Topology, scope: RunScope) -> dict:
+    """The SpiderMultusConfig equivalent of the NAD (Spiderpool then writes the NAD itself)."""
+    node = topology.nodes[0]
+    vlan = topology.master_vlan(network.master, node.bond.name)
+    macvlan: dict = {"master": [node.bond.name], "ippools": {"ipv4": [network.ippool]}}
+    if vlan is not None and vlan != topology.switch.native_vlan:
+        macvlan["vlanID"] = vlan
+    if network.mtu:
+        macvlan["mtu"] = network.mtu
+    meta = _meta(network.name, scope, network.namespace,
+                 annotations={NETWORK_TYPE_ANNOTATION: f"macvlan-{network.type}"})
+    return {"apiVersion": "spiderpool.spidernet.io/v2beta1", "kind": "SpiderMultusConfig", "metadata": meta,
+            "spec": {"cniType": "macvlan", "macvlan": macvlan}}
+
+
+def pod_annotations(pod: Pod, attachments: list[Attachment]) -> dict[str, str]:
+    """The pod's Multus annotations, plus the pool of every macvlan interface made explicit."""
+    result = {k: v for k, v in pod.annotations.items() if k not in (ann.IPPOOL, ann.IPPOOLS)}
+    pools = [{"interface": a.ifname, "ipv4": [a.pool.name]} for a in attachments if a.pool]
+    if pools:
+        result[ann.IPPOOLS] = json.dumps(pools, separators=(",", ":"))
+    return result
+
+
+def probe_pod(pod: Pod, attachments: list[Attachment], scope: RunScope, image: str = DEFAULT_PROBE_IMAGE,
+              name: str | None = None) -> dict:
+    """A probe pod pinned to its node: the agent image idling until the suite execs the agent in it.
+    Only NET_RAW (raw sockets: ARP, ICMP, sniffing) and NET_ADMIN (link and neighbour reads that need it)."""
+    labels = dict(scope.labels)
+    labels[POD_LABEL] = pod.name
+    container = {
+        "name": "probe", "image": image, "imagePullPolicy": "IfNotPresent",
+        "command": ["sleep", "infinity"],
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsUser": 0,
+                            "capabilities": {"drop": ["ALL"], "add": ["NET_RAW", "NET_ADMIN"]}},
+        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+    }
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name or pod.name, "namespace": pod.namespace, "labels": labels,
+                         "annotations": pod_annotations(pod, attachments)},
+            "spec": {"nodeName": pod.node, "containers": [container], "restartPolicy": "Never",
+                     "terminationGracePeriodSeconds": 0, "automountServiceAccountToken": False,
+                     "enableServiceLinks": False}}
+
+
+def render(topology: Topology, scope: RunScope, *, image: str = DEFAULT_PROBE_IMAGE, ipam: IpamKind = "spiderpool",
+           multus_configs: bool = False) -> list[dict]:
+    """Every object of a run, in creation order. ``topology`` must already be scoped (``scoped_topology``)."""
+    objects = [namespace(scope)]
+    if ipam == "spiderpool":
+        objects += [ippool(p, scope) for p in topology.ippools]
+    for network in topology.networks:
+        objects.append(multus_config(network, topology, scope) if multus_configs
+                       else network_attachment(network, topology, scope, ipam))
+    objects += [probe_pod(p, topology.attachments(p.name), scope, image) for p in topology.pods]
+    return objects
+
+
+# --- host side (kubernetes-nmstate) --------------------------------------------------------------------
+def host_config(topology: Topology) -> list[dict]:
+    """One NodeNetworkConfigurationPolicy per node: ``bond0`` (active-backup over the member NICs) and a
+    ``bond0.<vid>`` VLAN interface per trunked VLAN, all without addresses of their own except the node
+    IP on the bond (native VLAN)."""
+    policies = []
+    for node in topology.nodes:
+        bond = node.bond
+        native = topology.vlan(topology.switch.native_vlan) if topology.switch.native_vlan else None
+        bond_iface: dict = {
+            "name": bond.name, "type": "bond", "state": "up", "mtu": topology.switch.mtu,
+            "link-aggregation": {"mode": bond.mode, "port": list(bond.members), "options": {"miimon": "100"}},
+            "ipv4": {"enabled": False}}
+        if native:
+            bond_iface["ipv4"] = {"enabled": True, "dhcp": False,
+                                  "address": [{"ip": str(node.ip), "prefix-length": native.subnet.prefixlen}]}
+        interfaces = [bond_iface]
+        for vid in node.vlans:
+            interfaces.append({"name": f"{bond.name}.{vid}", "type": "vlan", "state": "up",
+                               "mtu": topology.switch.mtu, "vlan": {"base-iface": bond.name, "id": vid},
+                               "ipv4": {"enabled": False}})
+        policies.append({
+            "apiVersion": "nmstate.io/v1", "kind": "NodeNetworkConfigurationPolicy",
+            "metadata": {"name": f"{topology.name}-{node.name}-underlay"},
+            "spec": {"nodeSelector": {"kubernetes.io/hostname": node.name},
+                     "desiredState": {"interfaces": interfaces}}})
+    return policies

@@ -1,0 +1,150 @@
+"""Before a cluster run creates anything: is the cluster able to run the topology at all?
+
+Each problem is one line naming what is missing and how to fix it. The API being unreachable or the
+credentials rejected stops the checks at once (nothing else could be asked).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from ..topology import Topology
+from .kube import Cluster, ClusterError, api_message, call, explain
+
+REQUIRED_CRDS = {
+    "network-attachment-definitions.k8s.cni.cncf.io": "install Multus (it ships the NetworkAttachmentDefinition CRD)",
+    "spiderippools.spiderpool.spidernet.io": "install Spiderpool, or run with --ipam host-local|whereabouts",
+}
+NNS_CRD = "nodenetworkstates.nmstate.io"
+
+
+class PreflightError(ClusterError):
+    """The cluster cannot run this topology; ``problems`` holds one line per reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("preflight failed, nothing was created:\n  - " + "\n  - ".join(problems))
+
+
+@dataclass
+class PreflightReport:
+    """What preflight learned on the way (reused by the target: versions, host interface states)."""
+
+    server_version: str = ""
+    multus: str = ""
+    node_info: dict[str, dict] = field(default_factory=dict)
+    host_interfaces: dict[str, dict[str, dict]] = field(default_factory=dict)  # node -> ifname -> NNS entry
+
+
+def preflight(cluster: Cluster, topology: Topology, ipam: str = "spiderpool") -> PreflightReport:
+    """Run every check; raise ``PreflightError`` listing all problems found."""
+    report = PreflightReport()
+    version = call(cluster, "read the API server version", client.VersionApi(cluster.api).get_code)
+    report.server_version = version.git_version
+    problems: list[str] = []
+    crds = dict(REQUIRED_CRDS)
+    if ipam != "spiderpool":
+        crds.pop("spiderippools.spiderpool.spidernet.io")
+    for name, fix in crds.items():
+        if not _crd_exists(cluster, name, problems):
+            problems.append(f"CRD {name} is missing: {fix}")
+    problems += _multus_ready(cluster, report)
+    problems += _nodes_exist(cluster, topology, report)
+    problems += _pool_capacity(topology)
+    if _crd_exists(cluster, NNS_CRD, problems):
+        problems += _host_masters(cluster, topology, report)
+    if problems:
+        raise PreflightError(problems)
+    return report
+
+
+def _crd_exists(cluster: Cluster, name: str, problems: list[str]) -> bool:
+    try:
+        cluster.crds.read_custom_resource_definition(name)
+        return True
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        if exc.status == 403:
+            problems.append(f"cannot read CRD {name}: forbidden ({api_message(exc)}); grant get on "
+                            f"customresourcedefinitions.apiextensions.k8s.io")
+            return False
+        raise explain(exc, f"read CRD {name}", cluster) from None
+
+
+def _multus_ready(cluster: Cluster, report: PreflightReport) -> list[str]:
+    sets = call(cluster, "list daemonsets (to find Multus)", cluster.apps.list_daemon_set_for_all_namespaces).items
+    multus = [d for d in sets if "multus" in d.metadata.name]
+    if not multus:
+        return ["no Multus daemonset found (a daemonset whose name contains 'multus'): install Multus"]
+    ds = multus[0]
+    report.multus = f"{ds.metadata.namespace}/{ds.metadata.name} ({ds.spec.template.spec.containers[0].image})"
+    desired, ready = ds.status.desired_number_scheduled or 0, ds.status.number_ready or 0
+    if desired == 0 or ready < desired:
+        return [f"Multus daemonset {ds.metadata.namespace}/{ds.metadata.name} is not ready ({ready}/{desired} pods); "
+                f"check `kubectl -n {ds.metadata.namespace} get pods` for its failing pods"]
+    return []
+
+
+def _nodes_exist(cluster: Cluster, topology: Topology, report: PreflightReport) -> list[str]:
+    nodes = {n.metadata.name: n for n in call(cluster, "list nodes", cluster.core.list_node).items}
+    problems = []
+    for node in topology.nodes:
+        found = nodes.get(node.name)
+        if found is None:
+            problems.append(f"node {node.name} of the topology does not exist; the cluster has: "
+                            f"{', '.join(sorted(nodes)) or 'no nodes'} (fix nodes[].name)")
+            continue
+        info = found.status.node_info
+        report.node_info[node.name] = {"kernel": info.kernel_version, "os": info.os_image,
+                                       "kubelet": info.kubelet_version, "runtime": info.container_runtime_version}
+        ready = next((c.status for c in found.status.conditions or [] if c.type == "Ready"), "Unknown")
+        if ready != "True":
+            problems.append(f"node {node.name} is not Ready ({ready})")
+    return problems
+
+
+def _pool_capacity(topology: Topology) -> list[str]:
+    wanted: dict[str, int] = {}
+    for pod in topology.pods:
+        for att in topology.attachments(pod.name):
+            if att.pool:
+                wanted[att.pool.name] = wanted.get(att.pool.name, 0) + 1
+    return [f"IP pool {name} has {len(topology.pool(name).addresses)} addresses for {count} pod interfaces; "
+            f"widen its ips" for name, count in wanted.items() if count > len(topology.pool(name).addresses)]
+
+
+def _host_masters(cluster: Cluster, topology: Topology, report: PreflightReport) -> list[str]:
+    """With kubernetes-nmstate installed: every master exists, is up, is a VLAN of the bond with the right
+    id, and the bond has the topology's members."""
+    problems = []
+    for node in topology.nodes:
+        try:
+            nns = cluster.custom.get_cluster_custom_object("nmstate.io", "v1beta1", "nodenetworkstates", node.name)
+        except ApiException as exc:
+            problems.append(f"NodeNetworkState of {node.name}: {api_message(exc)}")
+            continue
+        interfaces = {i["name"]: i for i in nns.get("status", {}).get("currentState", {}).get("interfaces", [])}
+        report.host_interfaces[node.name] = interfaces
+        bond = interfaces.get(node.bond.name)
+        if bond is None or bond.get("type") != "bond":
+            problems.append(f"{node.name}: no bond {node.bond.name} (apply `macvlan-conformance render --host-config`)")
+        else:
+            ports = sorted(bond.get("link-aggregation", {}).get("port", []))
+            if ports != sorted(node.bond.members):
+                problems.append(f"{node.name}: {node.bond.name} has members {ports}, the topology says "
+                                f"{sorted(node.bond.members)}")
+        for vid in node.vlans:
+            name = f"{node.bond.name}.{vid}"
+            iface = interfaces.get(name)
+            if iface is None:
+                problems.append(f"{node.name}: master {name} does not exist")
+            elif iface.get("state") != "up":
+                problems.append(f"{node.name}: master {name} is {iface.get('state')}, not up")
+            elif iface.get("vlan", {}).get("id") != vid or iface.get("vlan", {}).get("base-iface") != node.bond.name:
+                problems.append(f"{node.name}: master {name} is VLAN {iface.get('vlan', {}).get('id')} on "
+                                f"{iface.get('vlan', {}).get('base-iface')}, expected VLAN {vid} on {node.bond.name}")
+    return problems

@@ -1,0 +1,69 @@
+"""One cluster run from start to end: connect, preflight, deploy, hand out targets, clean up.
+
+The pytest plugin calls ``start`` once (controller), ``attach`` in each xdist worker, and ``finish`` once
+at the end of the session on every exit path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..topology import Topology
+from . import cleanup
+from .kube import Cluster, connect
+from .manifests import DEFAULT_PROBE_IMAGE
+from .preflight import PreflightReport, preflight
+from .scope import RunScope, scoped_topology
+from .target import ClusterTarget
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace_prefix: str = "macvlan-conformance"
+    probe_image: str | None = None
+    ipam: str = "spiderpool"
+    deploy_timeout: float = 180.0
+
+    @property
+    def image(self) -> str:
+        return self.probe_image or DEFAULT_PROBE_IMAGE
+
+
+def _target(cluster: Cluster, topology: Topology, scope: RunScope, settings: ClusterSettings,
+            report: PreflightReport | None = None) -> ClusterTarget:
+    return ClusterTarget(cluster, scoped_topology(topology, scope), scope, image=settings.image,
+                         ipam=settings.ipam, report=report)
+
+
+def start(topology: Topology, settings: ClusterSettings, run_id: str, progress=lambda line: None) -> ClusterTarget:
+    """Preflight (raises ``PreflightError`` before anything exists), then deploy and wait. A failure after
+    the first object was created removes the run's objects before it propagates."""
+    cluster = connect(settings.kubeconfig, settings.context)
+    scope = RunScope(run_id, settings.namespace_prefix)
+    progress(f"preflight against {cluster.server} (context {cluster.context})")
+    report = preflight(cluster, topology, settings.ipam)
+    target = _target(cluster, topology, scope, settings, report)
+    try:
+        target.deploy(settings.deploy_timeout, progress)
+    except BaseException:
+        cleanup.cleanup(cluster, run_id)
+        raise
+    return target
+
+
+def attach(topology: Topology, settings: ClusterSettings, run_id: str) -> ClusterTarget:
+    """A target for a run another process deployed (xdist workers)."""
+    cluster = connect(settings.kubeconfig, settings.context)
+    report = PreflightReport()
+    return _target(cluster, topology, RunScope(run_id, settings.namespace_prefix), settings, report)
+
+
+def finish(settings: ClusterSettings, run_id: str) -> dict[str, list[str]]:
+    """Remove the run's objects (by its run label)."""
+    cluster = connect(settings.kubeconfig, settings.context)
+    try:
+        return cleanup.cleanup(cluster, run_id)
+    finally:
+        cluster.close()

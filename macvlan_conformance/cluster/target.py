@@ -1,0 +1,249 @@
+"""The live cluster target: the topology deployed as labelled objects in one run namespace, probed by
+agents exec'd into the pods.
+
+Facts come from the cluster itself: network-status from the pods' annotations, versions from the API
+and the nodes, host interfaces from kubernetes-nmstate when installed. Gateway MACs come from the
+topology (``vlans[].gatewayMac``); where it does not give one, the MAC that answers ARP for the gateway
+is learned once and stated as learned in the report's environment.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import threading
+import time
+
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+from .. import annotations as ann
+from ..agent.client import AgentClient
+from ..expectations import Verdict
+from ..target import Admission, Target
+from ..topology import Pod, Topology, resolve_attachments
+from . import manifests
+from .exec_agent import CONTAINER, start_agent
+from .kube import Cluster, ClusterError, api_message, call
+from .preflight import PreflightReport
+from .scope import RunScope, scoped_annotations
+
+SANDBOX_FAILURES = ("FailedCreatePodSandBox", "FailedCreatePodSandbox", "FailedScheduling", "ErrImagePull",
+                    "ImagePullBackOff", "Failed", "FailedMount", "AddedInterface")
+
+
+class DeployError(ClusterError):
+    """Pods did not come up; the message lists each pod with its events."""
+
+
+def _ready(pod) -> bool:
+    annotations = pod.metadata.annotations or {}
+    return pod.status.phase == "Running" and ann.NETWORK_STATUS in annotations
+
+
+class ClusterTarget(Target):
+    kind = "cluster"
+    faults_bond_members = False
+
+    def __init__(self, cluster: Cluster, topology: Topology, scope: RunScope, *, image: str, ipam: str = "spiderpool",
+                 report: PreflightReport | None = None):
+        """``topology`` is already scoped to ``scope`` (``scoped_topology``)."""
+        self.cluster = cluster
+        self.topology = topology
+        self.scope = scope
+        self.image = image
+        self.ipam = ipam
+        self.report = report or PreflightReport()
+        self._status: dict[str, list[dict]] = {}
+        self._agents: dict[str, AgentClient] = {}
+        self._learned_macs: dict[int, str | None] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def namespace(self) -> str:
+        return self.scope.namespace
+
+    # --- deployment ------------------------------------------------------------------------------
+    def deploy(self, timeout: float = 180.0, progress=lambda line: None) -> None:
+        """Create every object of the run, then wait until every pod runs with its network-status."""
+        objects = manifests.render(self.topology, self.scope, image=self.image, ipam=self.ipam)
+        for obj in objects:
+            self._create(obj)
+            if obj["kind"] != "Pod":
+                progress(f"created {obj['kind']} {obj['metadata']['name']}")
+        progress(f"waiting for {len(self.topology.pods)} pods (at most {timeout:.0f} s)")
+        self.wait_for_pods([p.name for p in self.topology.pods], timeout)
+
+    def _create(self, obj: dict):
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        doing = f"create {kind} {name}"
+        if kind == "Namespace":
+            return call(self.cluster, doing, self.cluster.core.create_namespace, obj)
+        if kind == "Pod":
+            return call(self.cluster, doing, self.cluster.core.create_namespaced_pod, self.namespace, obj)
+        group, version = obj["apiVersion"].split("/")
+        plural = {"SpiderIPPool": "spiderippools", "NetworkAttachmentDefinition": "network-attachment-definitions",
+                  "SpiderMultusConfig": "spidermultusconfigs"}[kind]
+        if kind == "SpiderIPPool":
+            return call(self.cluster, doing, self.cluster.custom.create_cluster_custom_object, group, version, plural, obj)
+        return call(self.cluster, doing, self.cluster.custom.create_namespaced_custom_object, group, version,
+                    self.namespace, plural, obj)
+
+    def wait_for_pods(self, names: list[str], timeout: float) -> None:
+        """Watch the run's pods until all of ``names`` run with a network-status; on timeout raise
+        ``DeployError`` with each missing pod's phase and events (FailedCreatePodSandBox and friends)."""
+        waiting = set(names)
+        deadline = time.monotonic() + timeout
+        listed = call(self.cluster, "list pods", self.cluster.core.list_namespaced_pod, self.namespace,
+                      label_selector=self.scope.selector)
+        for pod in listed.items:
+            self._see(pod, waiting)
+        version = listed.metadata.resource_version
+        while waiting and time.monotonic() < deadline:
+            w = watch.Watch()
+            try:
+                for event in w.stream(self.cluster.core.list_namespaced_pod, self.namespace,
+                                      label_selector=self.scope.selector, resource_version=version,
+                                      timeout_seconds=max(1, int(deadline - time.monotonic()))):
+                    pod = event["object"]
+                    version = pod.metadata.resource_version
+                    self._see(pod, waiting)
+                    if not waiting or time.monotonic() >= deadline:
+                        break
+            except ApiException as exc:
+                if exc.status != 410:  # 410 Gone: our resourceVersion expired, list again
+                    raise ClusterError(f"watch pods in {self.namespace}: {api_message(exc)}") from None
+                version = None
+            finally:
+                w.stop()
+        if waiting:
+            raise DeployError(self._not_ready_report(sorted(waiting), timeout))
+
+    def _see(self, pod, waiting: set[str]) -> None:
+        if pod.metadata.name in waiting and _ready(pod):
+            self._status[pod.metadata.name] = json.loads(pod.metadata.annotations[ann.NETWORK_STATUS])
+            waiting.discard(pod.metadata.name)
+
+    def pod_events(self, name: str) -> list[str]:
+        events = call(self.cluster, f"list events of pod {name}", self.cluster.core.list_namespaced_event,
+                      self.namespace, field_selector=f"involvedObject.name={name}").items
+        return [f"{e.reason}: {(e.message or '').strip()}" for e in events if e.type == "Warning"
+                or e.reason in SANDBOX_FAILURES]
+
+    def _not_ready_report(self, names: list[str], timeout: float) -> str:
+        lines = [f"{len(names)} pod(s) not running with a network-status after {timeout:.0f} s:"]
+        for name in names:
+            try:
+                pod = self.cluster.core.read_namespaced_pod(name, self.namespace)
+                phase = pod.status.phase
+            except ApiException as exc:
+                phase = f"unreadable ({api_message(exc)})"
+            events = self.pod_events(name) or ["no warning events"]
+            lines.append(f"  {name} ({phase}): " + " | ".join(events[-3:]))
+        return "\n".join(lines)
+
+    # --- facts -----------------------------------------------------------------------------------
+    def network_status(self, pod: str) -> list[dict]:
+        if pod not in self._status:
+            read = call(self.cluster, f"read pod {pod}", self.cluster.core.read_namespaced_pod, pod, self.namespace)
+            self._status[pod] = json.loads((read.metadata.annotations or {}).get(ann.NETWORK_STATUS, "[]"))
+        return self._status[pod]
+
+    def vlanif_mac(self, vlan: int) -> str | None:
+        given = next((v.gateway_mac for v in self.topology.vlans if v.id == vlan), None)
+        if given:
+            return given
+        with self._lock:
+            if vlan not in self._learned_macs:
+                self._learned_macs[vlan] = self._learn_gateway_mac(vlan)
+            return self._learned_macs[vlan]
+
+    def _learn_gateway_mac(self, vlan: int) -> str | None:
+        """The one MAC answering ARP for the VLAN's gateway, asked from the first pod interface in it."""
+        gateway = str(self.topology.vlan(vlan).gateway)
+        for pod in self.topology.pods:
+            for att in self.topology.attachments(pod.name):
+                if att.vlan is not None and att.vlan.id == vlan:
+                    answer = self.agent(pod.name).call("arp", ip=gateway, iface=att.ifname, timeout=2.0, multi=True)
+                    macs = sorted({r["hwsrc"] for r in answer.get("replies", [])})
+                    return macs[0] if len(macs) == 1 else None
+        return None
+
+    def master_index(self, node: str, master: str) -> int | None:
+        return None  # a pod cannot see the host's ifindexes through the API
+
+    def master_mtu(self, node: str, master: str) -> int | None:
+        iface = self.report.host_interfaces.get(node, {}).get(master)
+        return iface.get("mtu") if iface else None
+
+    # --- agents and pods -------------------------------------------------------------------------
+    def agent(self, pod: str) -> AgentClient:
+        with self._lock:
+            if pod not in self._agents:
+                self._agents[pod] = start_agent(self.cluster, self.namespace, pod)
+            return self._agents[pod]
+
+    def reproducer(self, pod: str, argv: list[str]) -> str:
+        return shlex.join(["kubectl", "-n", self.namespace, "exec", pod, "-c", CONTAINER, "--", *argv])
+
+    def try_create_pod(self, pod: Pod, timeout: float = 60.0) -> Admission:
+        """Create a copy of ``pod`` (topology names; scoped here), report admission, delete it again.
+        Refused = rejected by the API (a webhook) or never got its sandbox (the CNI refused it)."""
+        scoped = pod.model_copy(update={"namespace": self.namespace,
+                                        "annotations": scoped_annotations(pod.annotations, self.scope)})
+        name = f"rule-{pod.name}"[:63]
+        manifest = manifests.probe_pod(scoped, resolve_attachments(self.topology, scoped), self.scope, self.image,
+                                       name=name)
+        try:
+            self.cluster.core.create_namespaced_pod(self.namespace, manifest)
+        except ApiException as exc:
+            if exc.status in (400, 403, 422):
+                return Admission(Verdict.REFUSED, f"rejected at admission: {api_message(exc)}")
+            raise
+        try:
+            self.wait_for_pods([name], timeout)
+            entries = json.loads(self.cluster.core.read_namespaced_pod(name, self.namespace)
+                                 .metadata.annotations[ann.NETWORK_STATUS])
+            detail = ", ".join(f"{e.get('interface')}={e.get('name')}" for e in entries)
+            return Admission(Verdict.CREATED, f"pod came up with {detail}")
+        except DeployError:
+            events = self.pod_events(name)
+            return Admission(Verdict.REFUSED, "the pod never got its sandbox: " + (" | ".join(events[-2:])
+                                                                                  or f"not running after {timeout:.0f} s"))
+        finally:
+            self._status.pop(name, None)
+            try:
+                self.cluster.core.delete_namespaced_pod(name, self.namespace, grace_period_seconds=0)
+            except ApiException:
+                pass
+
+    # --- faults: not on a live cluster ------------------------------------------------------------
+    def set_bond_member(self, node: str, nic: str, up: bool) -> None:
+        raise ClusterError("the cluster target does not take host bond members down (resilience checks are "
+                           "not applicable on a cluster)")
+
+    # --- reporting -------------------------------------------------------------------------------
+    def diagnostics(self) -> dict[str, str]:
+        try:
+            events = self.cluster.core.list_namespaced_event(self.namespace).items
+        except ApiException as exc:
+            return {"events": f"unreadable: {api_message(exc)}"}
+        return {"events": "\n".join(f"{e.involved_object.name}: {e.reason}: {e.message}" for e in events)}
+
+    def environment(self) -> dict[str, str]:
+        env = {"target": "cluster", "cluster.server_version": self.report.server_version,
+               "cluster.context": self.cluster.context, "cluster.namespace": self.namespace,
+               "cluster.multus": self.report.multus, "cluster.ipam": self.ipam, "probe.image": self.image}
+        for node, info in self.report.node_info.items():
+            env[f"node.{node}"] = f"kernel {info['kernel']}, kubelet {info['kubelet']}, {info['runtime']}"
+        for vlan in self.topology.vlans:
+            source = "topology" if vlan.gateway_mac else "learned from ARP (set vlans[].gatewayMac to check it)"
+            env[f"gateway_mac.vlan{vlan.id}"] = source
+        return env
+
+    def close(self) -> None:
+        with self._lock:
+            agents, self._agents = self._agents, {}
+        for agent in agents.values():
+            agent.close()
+

@@ -1,0 +1,199 @@
+"""The cluster target's client flow against the Kubernetes API double, through the official client and a
+real kubeconfig: preflight, deploy, watch until ready, exec the agent, admission of rule pods, cleanup,
+and every error path as one clear line that never shows a credential."""
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from macvlan_conformance.cluster import session
+from macvlan_conformance.cluster.kube import ClusterError, connect
+from macvlan_conformance.cluster.preflight import PreflightError
+from macvlan_conformance.cluster.scope import RUN_LABEL
+from macvlan_conformance.cluster.target import DeployError
+from macvlan_conformance.expectations import Verdict
+from macvlan_conformance.topology import Pod, load_topology
+
+from ..conftest import ROOT, TOPOLOGIES
+from .apiserver import FakeApiServer, HostKubelet
+
+TOPOLOGY = load_topology(TOPOLOGIES / "reference.yaml")
+NODES = [n.name for n in TOPOLOGY.nodes]
+
+
+def fake_status(pod: dict) -> list[dict]:
+    """What Multus would write: one default entry per pod (the content is not under test here)."""
+    return [{"name": "k8s-pod-network", "interface": "eth0", "ips": ["10.244.1.5"], "mac": "02:00:00:00:00:05",
+             "default": True}]
+
+
+def refuse_rule_pods(pod: dict) -> str | None:
+    annotations = pod["metadata"].get("annotations", {})
+    if "macvlan-overlay" in annotations.get("v1.multus-cni.io/default-network", ""):
+        return "plugin type=\"macvlan\" failed (add): macvlan-overlay networks may not be the default network"
+    return None
+
+
+@pytest.fixture
+def double(tmp_path):
+    server = FakeApiServer(NODES, HostKubelet(fake_status, refuse_rule_pods)).start()
+    yield server
+    server.stop()
+
+
+def settings_for(server: FakeApiServer, tmp_path, **extra) -> session.ClusterSettings:
+    return session.ClusterSettings(kubeconfig=str(server.kubeconfig(tmp_path / "kubeconfig")),
+                                   **{"deploy_timeout": 20, **extra})
+
+
+def ours(server: FakeApiServer) -> list[tuple]:
+    return [key for key, obj in server.objects.items() if RUN_LABEL in obj["metadata"].get("labels", {})
+            or key[1] == "pods"]
+
+
+def test_deploy_waits_for_every_pod_then_cleanup_leaves_nothing(double, tmp_path):
+    settings = settings_for(double, tmp_path)
+    target = session.start(TOPOLOGY, settings, "flow1")
+    try:
+        pods = double.list("pods", target.namespace)
+        assert sorted(p["metadata"]["name"] for p in pods) == sorted(p.name for p in TOPOLOGY.pods)
+        assert all(p["status"]["phase"] == "Running" for p in pods)
+        assert target.network_status("sa-w1-a") == fake_status({})
+        assert len(double.list("spiderippools")) == len(TOPOLOGY.ippools)
+        assert len(double.list("network-attachment-definitions", target.namespace)) == len(TOPOLOGY.networks)
+        assert any(m == "GET" and p.endswith("/pods") for m, p in double.requests)  # list, then watch
+    finally:
+        target.close()
+        removed = session.finish(settings, "flow1")
+    assert removed["namespaces"] == [target.namespace]
+    assert ours(double) == []
+
+
+def test_the_agent_runs_over_the_exec_stream_and_serves_concurrent_calls(double, tmp_path):
+    settings = settings_for(double, tmp_path)
+    target = session.start(TOPOLOGY, settings, "flow2")
+    try:
+        agent = target.agent("sa-w1-a")
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: agent.call("whoami"), range(24)))
+        assert len({a["pid"] for a in answers}) == 1 and answers[0]["pid"] > 0
+        assert target.reproducer("sa-w1-a", ["ip", "addr"]) == \
+            f"kubectl -n {target.namespace} exec sa-w1-a -c probe -- ip addr"
+    finally:
+        target.close()
+        session.finish(settings, "flow2")
+
+
+def test_admission_of_rule_pods_reports_sandbox_refusals(double, tmp_path):
+    settings = settings_for(double, tmp_path)
+    target = session.start(TOPOLOGY, settings, "flow3")
+    try:
+        refused = target.try_create_pod(Pod(name="bad", node="worker1", annotations={
+            "v1.multus-cni.io/default-network": "kube-system/macvlan-overlay-vlan100"}), timeout=5)
+        assert refused.verdict == Verdict.REFUSED
+        assert "FailedCreatePodSandBox" in refused.detail and "may not be the default network" in refused.detail
+        allowed = target.try_create_pod(Pod(name="good", node="worker2", annotations={
+            "v1.multus-cni.io/default-network": "kube-system/macvlan-standalone-vlan100"}), timeout=5)
+        assert allowed.verdict == Verdict.CREATED and "eth0=k8s-pod-network" in allowed.detail
+        assert not [p for p in double.list("pods", target.namespace) if p["metadata"]["name"].startswith("rule-")]
+    finally:
+        target.close()
+        session.finish(settings, "flow3")
+
+
+def test_a_pod_without_a_sandbox_fails_the_deploy_with_its_events_and_nothing_stays(tmp_path):
+    topology = load_topology(TOPOLOGIES / "reference.yaml")
+    server = FakeApiServer(NODES, HostKubelet(fake_status, lambda pod: "master bond0.100 not found"
+                                              if pod["metadata"]["name"] == "sa-w1-a" else None)).start()
+    try:
+        with pytest.raises(DeployError) as caught:
+            session.start(topology, settings_for(server, tmp_path, deploy_timeout=3), "flow4")
+        message = str(caught.value)
+        assert "sa-w1-a (Pending): FailedCreatePodSandBox: Failed to create pod sandbox: master bond0.100 not found" \
+            in message and "1 pod(s)" in message
+        assert ours(server) == []
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("knobs, expected", [
+    ({"missing_crds": ("spiderippools.spiderpool.spidernet.io",)},
+     "CRD spiderippools.spiderpool.spidernet.io is missing: install Spiderpool, or run with --ipam"),
+    ({"multus_ready": False}, "Multus daemonset kube-system/kube-multus-ds is not ready (0/2 pods)"),
+    ({"nodes": ["worker1", "control-plane"]},
+     "node worker2 of the topology does not exist; the cluster has: control-plane, worker1 (fix nodes[].name)"),
+])
+def test_preflight_names_each_problem_and_creates_nothing(tmp_path, knobs, expected):
+    nodes = knobs.pop("nodes", NODES)
+    server = FakeApiServer(nodes, HostKubelet(fake_status), **knobs).start()
+    try:
+        with pytest.raises(PreflightError) as caught:
+            session.start(TOPOLOGY, settings_for(server, tmp_path), "flow5")
+        assert expected in str(caught.value)
+        assert "nothing was created" in str(caught.value)
+        assert not [r for r in server.requests if r[0] in ("POST", "DELETE", "PUT", "PATCH")]
+    finally:
+        server.stop()
+
+
+def test_host_local_ipam_does_not_need_spiderpool(tmp_path):
+    server = FakeApiServer(NODES, HostKubelet(fake_status), missing_crds=("spiderippools.spiderpool.spidernet.io",)).start()
+    try:
+        settings = settings_for(server, tmp_path, ipam="host-local")
+        target = session.start(TOPOLOGY, settings, "flow6")
+        nad = server.list("network-attachment-definitions", target.namespace)[0]
+        assert json.loads(nad["spec"]["config"])["plugins"][0]["ipam"]["type"] == "host-local"
+        assert server.list("spiderippools") == []
+        target.close()
+        session.finish(settings, "flow6")
+    finally:
+        server.stop()
+
+
+def test_rbac_refusal_is_one_line_and_the_partial_run_is_removed(tmp_path):
+    server = FakeApiServer(NODES, HostKubelet(fake_status), forbid=(("create", "pods"),)).start()
+    try:
+        with pytest.raises(ClusterError) as caught:
+            session.start(TOPOLOGY, settings_for(server, tmp_path), "flow7")
+        message = str(caught.value)
+        assert message.startswith("create Pod ") and "forbidden by RBAC for context 'double'" in message
+        assert "\n" not in message and server.token not in message
+        assert ours(server) == []
+    finally:
+        server.stop()
+
+
+def test_rejected_credentials_and_an_unreachable_api_are_clear(double, tmp_path):
+    settings = settings_for(double, tmp_path)
+    double.token = "rotated"  # the kubeconfig's token no longer works
+    with pytest.raises(ClusterError, match=r"rejected the credentials of context 'double' \(401\)") as caught:
+        session.start(TOPOLOGY, settings, "flow8")
+    assert "t0ken" not in str(caught.value)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(kubeconfig.read_text().replace(f":{double.port}", f":{closed_port}"))
+    with pytest.raises(ClusterError, match=f"cannot reach the API server at http://127.0.0.1:{closed_port}"):
+        session.start(TOPOLOGY, session.ClusterSettings(kubeconfig=str(kubeconfig)), "flow9")
+    with pytest.raises(ClusterError, match="context"):
+        connect(str(kubeconfig), "no-such-context")
+
+
+def test_cluster_cleanup_removes_only_labelled_objects(double, tmp_path):
+    settings = settings_for(double, tmp_path)
+    target = session.start(TOPOLOGY, settings, "flow10")
+    target.close()
+    cluster = connect(settings.kubeconfig)
+    cluster.core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "foreign"}})
+    cluster.close()
+    proc = subprocess.run([sys.executable, "-m", "macvlan_conformance.cli", "cluster", "cleanup", "--kubeconfig",
+                           settings.kubeconfig], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert f"namespaces {target.namespace}" in proc.stderr and double.token not in proc.stderr + proc.stdout
+    assert ours(double) == [] and double.list("namespaces") and \
+        [n["metadata"]["name"] for n in double.list("namespaces")] == ["foreign"]

@@ -1,0 +1,155 @@
+"""Rendered cluster manifests validate against the real schemas: Kubernetes core objects with
+kubernetes-validate (strict), NADs and Spiderpool objects against the openAPIV3Schema of the real CRDs in
+``tests/data/crds``, and the Multus annotations against the NPWG network-selection format."""
+
+import json
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from macvlan_conformance import annotations as ann
+from macvlan_conformance.cluster import manifests
+from macvlan_conformance.cluster.scope import RUN_LABEL, RunScope, scoped_topology
+from macvlan_conformance.topology import load_topology, resolve_attachments
+
+from ..conftest import ROOT, TOPOLOGIES
+
+CRDS = ROOT / "tests" / "data" / "crds"  # copies of ../shared/crds (see its README)
+DATA = ROOT / "tests" / "data"
+K8S_VERSION = "1.37.0"
+SCOPE = RunScope("t1234567")
+TOPOLOGY_NAMES = ["reference", "minimal", "scale"]
+
+
+def crd_schema(kind: str, version: str) -> dict:
+    for path in CRDS.glob("*.yaml"):
+        crd = yaml.safe_load(path.read_text())
+        if crd["spec"]["names"]["kind"] == kind:
+            return next(v for v in crd["spec"]["versions"] if v["name"] == version)["schema"]["openAPIV3Schema"]
+    raise LookupError(f"no CRD of kind {kind} in {CRDS}")
+
+
+def strict(schema: dict) -> dict:
+    """The CRD schema as the API server applies it: unknown fields are errors (structural pruning would
+    drop them silently; for us that is a rendering bug)."""
+    if isinstance(schema, dict):
+        schema = {k: strict(v) for k, v in schema.items()}
+        if schema.get("type") == "object" and "properties" in schema and "x-kubernetes-preserve-unknown-fields" not in schema:
+            schema.setdefault("additionalProperties", False)
+    elif isinstance(schema, list):
+        schema = [strict(v) for v in schema]
+    return schema
+
+
+def validate_custom(obj: dict) -> None:
+    group_version = obj["apiVersion"]
+    schema = strict(crd_schema(obj["kind"], group_version.split("/")[1]))
+    schema["properties"]["metadata"] = {"type": "object"}  # metadata is validated by the API server itself
+    jsonschema.validate(obj, schema)
+
+
+def rendered(name: str, **options) -> list[dict]:
+    topology = load_topology(TOPOLOGIES / f"{name}.yaml")
+    return manifests.render(scoped_topology(topology, SCOPE), SCOPE, **options)
+
+
+@pytest.mark.parametrize("name", TOPOLOGY_NAMES)
+@pytest.mark.parametrize("ipam", manifests.IPAM_KINDS)
+def test_every_rendered_object_validates(name, ipam):
+    objects = rendered(name, ipam=ipam)
+    kinds = {o["kind"] for o in objects}
+    assert {"Namespace", "NetworkAttachmentDefinition", "Pod"} <= kinds
+    assert ("SpiderIPPool" in kinds) == (ipam == "spiderpool")
+    for obj in objects:
+        if obj["kind"] in ("Namespace", "Pod"):
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        else:
+            validate_custom(obj)
+        assert obj["metadata"]["labels"][RUN_LABEL] == SCOPE.run_id
+
+
+def test_spider_multus_configs_validate():
+    configs = [o for o in rendered("reference", multus_configs=True) if o["kind"] == "SpiderMultusConfig"]
+    assert len(configs) == 6
+    for obj in configs:
+        validate_custom(obj)
+    by_name = {o["metadata"]["name"]: o["spec"]["macvlan"] for o in configs}
+    assert by_name["macvlan-standalone-vlan100"]["vlanID"] == 100
+    assert "vlanID" not in by_name["macvlan-standalone-vlan0"]  # native VLAN: the bond itself
+
+
+def test_a_schema_violation_is_caught():
+    """Control: the validators reject what the API server would reject."""
+    pool = next(o for o in rendered("reference") if o["kind"] == "SpiderIPPool")
+    pool["spec"]["vlan"] = 100  # exists in v2beta1's predecessors, not in v2beta1
+    with pytest.raises(jsonschema.ValidationError, match="vlan"):
+        validate_custom(pool)
+    pod = next(o for o in rendered("reference") if o["kind"] == "Pod")
+    pod["spec"]["containers"][0]["capabilities"] = ["NET_RAW"]
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("name", TOPOLOGY_NAMES)
+def test_annotations_follow_the_npwg_and_spiderpool_formats(name):
+    selection_schema = json.loads((DATA / "npwg-network-selection.schema.json").read_text())
+    for pod in (o for o in rendered(name) if o["kind"] == "Pod"):
+        annotations = pod["metadata"]["annotations"]
+        value = annotations.get(ann.NETWORKS, "")
+        if value.startswith("["):
+            jsonschema.validate(json.loads(value), selection_schema)
+        for selection in ann.parse_networks(value, SCOPE.namespace):
+            assert selection.namespace == SCOPE.namespace
+        if ann.DEFAULT_NETWORK in annotations:
+            assert annotations[ann.DEFAULT_NETWORK].startswith(SCOPE.namespace + "/")
+        for entry in json.loads(annotations.get(ann.IPPOOLS, "[]")):
+            assert set(entry) == {"interface", "ipv4"} and entry["ipv4"][0].startswith(f"mc-{SCOPE.run_id}-")
+
+
+def test_scoped_pods_attach_exactly_as_the_topology_says():
+    topology = load_topology(TOPOLOGIES / "reference.yaml")
+    scoped = scoped_topology(topology, SCOPE)
+    for pod in topology.pods:
+        original = resolve_attachments(topology, pod)
+        moved = resolve_attachments(scoped, scoped.pod(pod.name))
+        assert [(a.ifname, a.network and a.network.name, a.pool and a.pool.name, a.vlan and a.vlan.id)
+                for a in original] == \
+               [(a.ifname, a.network and a.network.name, a.pool and a.pool.name.removeprefix(f"mc-{SCOPE.run_id}-"),
+                 a.vlan and a.vlan.id) for a in moved]
+        assert all(a.network is None or a.network.namespace == SCOPE.namespace for a in moved)
+
+
+def test_probe_pods_ask_only_for_what_the_agent_needs():
+    for pod in (o for o in rendered("reference") if o["kind"] == "Pod"):
+        spec = pod["spec"]
+        assert "hostNetwork" not in spec and spec["nodeName"] in ("worker1", "worker2")
+        capabilities = spec["containers"][0]["securityContext"]["capabilities"]
+        assert capabilities == {"drop": ["ALL"], "add": ["NET_RAW", "NET_ADMIN"]}
+        assert "privileged" not in spec["containers"][0]["securityContext"]
+
+
+def test_host_config_builds_the_bond_and_its_vlans():
+    policies = manifests.host_config(load_topology(TOPOLOGIES / "reference.yaml"))
+    assert [p["spec"]["nodeSelector"]["kubernetes.io/hostname"] for p in policies] == ["worker1", "worker2"]
+    interfaces = {i["name"]: i for i in policies[0]["spec"]["desiredState"]["interfaces"]}
+    assert interfaces["bond0"]["link-aggregation"] == {"mode": "active-backup", "port": ["ens224", "ens256"],
+                                                       "options": {"miimon": "100"}}
+    assert interfaces["bond0.100"]["vlan"] == {"base-iface": "bond0", "id": 100}
+    assert interfaces["bond0.200"]["vlan"] == {"base-iface": "bond0", "id": 200}
+    assert interfaces["bond0"]["ipv4"]["address"] == [{"ip": "10.6.0.11", "prefix-length": 24}]
+
+
+def test_bad_run_scope_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match="1-16 lowercase letters or digits"):
+        RunScope("Run_1")
+    with pytest.raises(ValueError, match="namespace prefix"):
+        RunScope("abc", prefix="-bad")
+
+
+def test_cli_render_prints_valid_yaml(capsys):
+    from macvlan_conformance.cli import main
+    assert main(["render", "--topology", "minimal", "--run-id", "abc"]) == 0
+    objects = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert objects[0] == manifests.namespace(RunScope("abc"))
