@@ -1,6 +1,9 @@
 """Shared helpers of our own tests."""
 
 import copy
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,3 +17,14 @@ TOPOLOGIES = ROOT / "topologies"
 def reference_data():
     """The reference topology as plain data, to mutate into bad inputs."""
     return copy.deepcopy(yaml.safe_load((TOPOLOGIES / "reference.yaml").read_text()))
+
+
+def run_suites(tmp_path, *args, name="results"):
+    """Run the conformance suites as a user would (a separate pytest); every output goes under tmp_path."""
+    results = tmp_path / f"{name}.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "suites", "-q", "--results", str(results),
+                           "--catalogue", str(tmp_path / "catalogue.yaml"), "--html-report",
+                           str(tmp_path / f"{name}.html"), "--history", str(tmp_path / "history.jsonl"), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert results.exists(), f"no results.json; pytest said:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
+    return proc, json.loads(results.read_text())

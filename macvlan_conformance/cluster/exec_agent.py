@@ -10,6 +10,7 @@ import json
 import threading
 import time
 
+from kubernetes import client
 from kubernetes.stream import stream
 from websocket import WebSocketException
 
@@ -58,12 +59,18 @@ class ExecChannel:
 
 
 def start_agent(cluster: Cluster, namespace: str, pod: str) -> AgentClient:
-    """Exec the agent in ``pod`` and wait for its ready line."""
+    """Exec the agent in ``pod`` and wait for its ready line.
+
+    ``kubernetes.stream.stream`` swaps the transport of the ApiClient it is given while it connects, so
+    each exec gets an ApiClient of its own: other threads keep using the shared one undisturbed."""
+    api = client.ApiClient(cluster.api.configuration)
     try:
-        ws = stream(cluster.core.connect_get_namespaced_pod_exec, pod, namespace, container=CONTAINER,
+        ws = stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, namespace, container=CONTAINER,
                     command=AGENT_COMMAND, stdin=True, stdout=True, stderr=True, tty=False,
                     _preload_content=False)
     except Exception as exc:  # the websocket handshake reports API errors as plain exceptions
         raise AgentError(f"{pod}: cannot exec the agent ({str(exc).strip().splitlines()[0]})") from None
+    finally:
+        api.close()
     channel = ExecChannel(ws)
     return AgentClient(channel, pod, closer=channel.close)

@@ -24,7 +24,7 @@ from ..target import Admission, Target
 from ..topology import Pod, Topology, resolve_attachments
 from . import manifests
 from .exec_agent import CONTAINER, start_agent
-from .kube import Cluster, ClusterError, api_message, call
+from .kube import Cluster, ClusterError, api_message, call, explain
 from .preflight import PreflightReport
 from .scope import RunScope, scoped_annotations
 
@@ -56,8 +56,10 @@ class ClusterTarget(Target):
         self.report = report or PreflightReport()
         self._status: dict[str, list[dict]] = {}
         self._agents: dict[str, AgentClient] = {}
+        self._agent_locks: dict[str, threading.Lock] = {}
         self._learned_macs: dict[int, str | None] = {}
-        self._lock = threading.Lock()
+        self._agents_lock = threading.Lock()
+        self._macs_lock = threading.Lock()  # held while learning; learning starts agents (their own lock)
 
     @property
     def namespace(self) -> str:
@@ -153,7 +155,7 @@ class ClusterTarget(Target):
         given = next((v.gateway_mac for v in self.topology.vlans if v.id == vlan), None)
         if given:
             return given
-        with self._lock:
+        with self._macs_lock:
             if vlan not in self._learned_macs:
                 self._learned_macs[vlan] = self._learn_gateway_mac(vlan)
             return self._learned_macs[vlan]
@@ -178,7 +180,9 @@ class ClusterTarget(Target):
 
     # --- agents and pods -------------------------------------------------------------------------
     def agent(self, pod: str) -> AgentClient:
-        with self._lock:
+        with self._agents_lock:  # one lock per pod: agents of different pods start in parallel
+            lock = self._agent_locks.setdefault(pod, threading.Lock())
+        with lock:
             if pod not in self._agents:
                 self._agents[pod] = start_agent(self.cluster, self.namespace, pod)
             return self._agents[pod]
@@ -197,25 +201,35 @@ class ClusterTarget(Target):
         try:
             self.cluster.core.create_namespaced_pod(self.namespace, manifest)
         except ApiException as exc:
-            if exc.status in (400, 403, 422):
+            rbac = exc.status == 403 and "cannot create resource" in api_message(exc)
+            if exc.status in (400, 403, 422) and not rbac:  # an admission webhook or validation said no
                 return Admission(Verdict.REFUSED, f"rejected at admission: {api_message(exc)}")
-            raise
+            raise explain(exc, f"create pod {name}", self.cluster) from None
         try:
-            self.wait_for_pods([name], timeout)
-            entries = json.loads(self.cluster.core.read_namespaced_pod(name, self.namespace)
-                                 .metadata.annotations[ann.NETWORK_STATUS])
-            detail = ", ".join(f"{e.get('interface')}={e.get('name')}" for e in entries)
-            return Admission(Verdict.CREATED, f"pod came up with {detail}")
-        except DeployError:
-            events = self.pod_events(name)
-            return Admission(Verdict.REFUSED, "the pod never got its sandbox: " + (" | ".join(events[-2:])
-                                                                                  or f"not running after {timeout:.0f} s"))
+            return self._admission(name, timeout)
         finally:
             self._status.pop(name, None)
             try:
                 self.cluster.core.delete_namespaced_pod(name, self.namespace, grace_period_seconds=0)
             except ApiException:
                 pass
+
+    def _admission(self, name: str, timeout: float) -> Admission:
+        """Poll the pod until it runs (CREATED) or the kubelet reports that it cannot build its sandbox
+        (REFUSED: a kubelet retries that for ever, so the first such event is the answer)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pod = call(self.cluster, f"read pod {name}", self.cluster.core.read_namespaced_pod, name, self.namespace)
+            if _ready(pod):
+                entries = json.loads(pod.metadata.annotations[ann.NETWORK_STATUS])
+                detail = ", ".join(f"{e.get('interface')}={e.get('name')}" for e in entries)
+                return Admission(Verdict.CREATED, f"pod came up with {detail}")
+            failures = [e for e in self.pod_events(name) if e.startswith("FailedCreatePodSandBox")]
+            if failures:
+                return Admission(Verdict.REFUSED, f"the pod never got its sandbox: {failures[-1]}")
+            time.sleep(0.25)
+        return Admission(Verdict.REFUSED, f"the pod was not running after {timeout:.0f} s and reported no "
+                                          f"sandbox failure: {' | '.join(self.pod_events(name)[-2:]) or 'no events'}")
 
     # --- faults: not on a live cluster ------------------------------------------------------------
     def set_bond_member(self, node: str, nic: str, up: bool) -> None:
@@ -242,7 +256,7 @@ class ClusterTarget(Target):
         return env
 
     def close(self) -> None:
-        with self._lock:
+        with self._agents_lock:
             agents, self._agents = self._agents, {}
         for agent in agents.values():
             agent.close()

@@ -1,7 +1,6 @@
 """The conformance suites themselves: green on the healthy reference lab, red exactly where a lab is broken
 on purpose, the same verdicts under pytest-xdist, and a session lab that leaves nothing behind."""
 
-import json
 import subprocess
 import sys
 import time
@@ -12,20 +11,11 @@ from macvlan_conformance.faults import ALL_CHECKS, catalogue
 from macvlan_conformance.lab.names import LabNames
 from macvlan_conformance.lab.target import LabTarget
 
-from ..conftest import ROOT
+from ..conftest import ROOT, run_suites
 from .conftest import host_snapshot, interrupt
 
 BROKEN_LABS = ["vlan-removed-from-trunk", "vlanif-down", "router-forwarding-off", "macvlan-mode-private",
                "master-in-wrong-vlan"]
-
-
-def run_suites(tmp_path, *args, name="results"):
-    results = tmp_path / f"{name}.json"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "suites", "-q", "--results", str(results),
-                           "--catalogue", str(tmp_path / "catalogue.yaml"), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert results.exists(), f"no results.json; pytest said:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
-    return proc, json.loads(results.read_text())
 
 
 def outcomes(results):

@@ -1,0 +1,71 @@
+"""The same ``suites/``, unchanged, on ``--target cluster``: against the Kubernetes API double backed by an
+embedded lab (real namespaces, macvlan NICs and agents; the pods are created through the API, probed
+through the exec stream). Green on a healthy network, red where the network is broken, nothing left over."""
+
+import pytest
+import yaml
+
+from macvlan_conformance.lab.names import LabNames
+from macvlan_conformance.lab.state import LabState
+
+from ..conftest import TOPOLOGIES, run_suites
+from ..lab.conftest import cli, host_snapshot, lab_name, sh
+from .apiserver import FakeApiServer
+from .lab_kubelet import LabKubelet
+
+
+@pytest.fixture(scope="module")
+def podless_lab(tmp_path_factory):
+    """The reference network without its pods: pods come from the cluster target, through the API."""
+    data = yaml.safe_load((TOPOLOGIES / "reference.yaml").read_text())
+    data["pods"] = []
+    path = tmp_path_factory.mktemp("topology") / "reference-podless.yaml"
+    path.write_text(yaml.safe_dump(data))
+    name = lab_name("k8s")
+    cli("lab", "up", "--name", name, "--topology", str(path))
+    yield name
+    cli("lab", "down", "--name", name, check=False)
+
+
+@pytest.fixture
+def double(podless_lab):
+    server = FakeApiServer(["worker1", "worker2"], LabKubelet(podless_lab)).start()
+    yield server
+    server.stop()
+
+
+def leftovers(server: FakeApiServer, lab: str) -> dict:
+    return {"api objects": sorted(k[1] + "/" + k[3] for k in server.objects),
+            "lab pods": sorted(LabState.load(LabNames(lab).state_file).pods)}
+
+
+def test_suites_pass_unchanged_on_a_healthy_network(double, podless_lab, tmp_path):
+    before = host_snapshot()
+    proc, results = run_suites(tmp_path, "--target", "cluster", "--kubeconfig",
+                               str(double.kubeconfig(tmp_path / "kubeconfig")), "--topology", "reference")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert results["summary"]["failed"] == 0 and results["summary"]["passed"] >= 150
+    assert "resilience.bond-member-down" in proc.stdout.split("not applicable to this topology/target:")[1]
+    checks = {c["id"] for c in results["checks"]}
+    assert checks == {"addressing.unique-ip", "allocation.interfaces", "gateway.arp", "inter-vlan.routed",
+                      "inter-vlan.ttl-expiry", "intra-vlan.cross-node", "intra-vlan.same-node", "isolation.broadcast",
+                      "isolation.cross-vlan-arp", "isolation.own-master", "mtu.df-ping", "network-status.consistent",
+                      "overlay.coexistence", "rules.attachment"}
+    assert double.token not in proc.stdout + proc.stderr
+    assert leftovers(double, podless_lab) == {"api objects": [], "lab pods": []}
+    assert host_snapshot() == before
+
+
+def test_a_broken_network_fails_on_the_cluster_target_too(double, podless_lab, tmp_path):
+    """Control: with the VLAN 200 vlanif down, routing checks fail through the cluster path as on the lab."""
+    router, vlanif = LabNames(podless_lab).router_ns, LabNames.vlanif(200)
+    sh("ip", "-n", router, "link", "set", vlanif, "down")
+    try:
+        proc, results = run_suites(tmp_path, "--target", "cluster", "--kubeconfig",
+                                   str(double.kubeconfig(tmp_path / "kubeconfig")), "--topology", "reference")
+    finally:
+        sh("ip", "-n", router, "link", "set", vlanif, "up")
+    assert proc.returncode == 1
+    failed = {c["id"] for c in results["checks"] if c["outcome"] == "failed"}
+    assert "inter-vlan.routed" in failed and "intra-vlan.same-node" not in failed
+    assert leftovers(double, podless_lab) == {"api objects": [], "lab pods": []}
