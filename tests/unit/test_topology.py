@@ -58,6 +58,8 @@ BAD_INPUTS = [
     ("missing key", ("vlans", 0, "subnet"), _DELETE, ["vlans[0].subnet", "required"]),
     ("vlan id 0", ("vlans", 1, "id"), 0, ["vlans[1].id", "greater than or equal to 1"]),
     ("vlan id 4095", ("vlans", 1, "id"), 4095, ["vlans[1].id", "less than or equal to 4094"]),
+    ("gateway MAC malformed", ("vlans", 1, "gatewayMac"), "00:1c:73:00:64",
+     ["vlans[1].gatewayMac", "not a MAC address", "six hex pairs"]),
     ("gateway outside subnet", ("vlans", 1, "gateway"), "10.99.0.1",
      ["vlans[1].gateway", "outside subnet 10.100.0.0/24", "use an address inside it"]),
     ("untrunked master", ("nodes", 1, "vlans"), [100], ["pods[", "VLAN 200 is not trunked to node worker2",
