@@ -154,6 +154,7 @@ def cmd_render(args) -> int:
     import yaml
 
     from .cluster import manifests
+    from .cluster.hostprobe import host_probe_pod
     from .cluster.scope import RunScope, scoped_topology
     from .topology import load_topology
 
@@ -164,6 +165,8 @@ def cmd_render(args) -> int:
         scope = RunScope(args.run_id, args.namespace_prefix)
         objects = manifests.render(scoped_topology(topology, scope), scope, image=args.probe_image,
                                    ipam=args.ipam, multus_configs=args.multus_config)
+        if args.host_probe:
+            objects += [host_probe_pod(n.name, scope, args.probe_image) for n in topology.nodes]
     sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False))
     return 0
 
@@ -235,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="IPAM of the NADs (default: spiderpool, pools chosen by pod annotation)")
     render.add_argument("--multus-config", action="store_true",
                         help="SpiderMultusConfigs instead of NetworkAttachmentDefinitions")
+    render.add_argument("--host-probe", action="store_true",
+                        help="also the hostNetwork host-probe pods (one per node) of `pytest --host-probe`")
     render.add_argument("--host-config", action="store_true",
                         help="instead: kubernetes-nmstate NodeNetworkConfigurationPolicies creating bond0 and "
                              "bond0.<vid> on every node")

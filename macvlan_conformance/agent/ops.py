@@ -42,7 +42,8 @@ def refresh_scapy() -> None:
 
 # --- describe ------------------------------------------------------------------------------------
 def describe() -> dict:
-    """Links (kind, macvlan mode, MAC, MTU, parent ifindex/netnsid), addresses, routes and neighbours."""
+    """Links (kind, macvlan mode, VLAN id, MAC, MTU, parent ifindex/netnsid, master ifindex), addresses,
+    routes and neighbours."""
     with IPRoute() as ipr:
         names = {}
         links = []
@@ -50,7 +51,9 @@ def describe() -> dict:
             info = link.get_attr("IFLA_LINKINFO")
             kind = info.get_attr("IFLA_INFO_KIND") if info else None
             data = info.get_attr("IFLA_INFO_DATA") if info else None
-            mode = None
+            mode = vlan_id = None
+            if kind == "vlan" and data is not None:
+                vlan_id = data.get_attr("IFLA_VLAN_ID")
             if kind == "macvlan" and data is not None:
                 raw_mode = data.get_attr("IFLA_MACVLAN_MODE")
                 mode = MACVLAN_MODES.get(raw_mode, raw_mode) if isinstance(raw_mode, int) else raw_mode
@@ -60,6 +63,7 @@ def describe() -> dict:
                 "mac": link.get_attr("IFLA_ADDRESS"), "mtu": link.get_attr("IFLA_MTU"),
                 "state": link.get_attr("IFLA_OPERSTATE"), "up": bool(link["flags"] & 1),
                 "parent_index": link.get_attr("IFLA_LINK"), "parent_netnsid": link.get_attr("IFLA_LINK_NETNSID"),
+                "vlan_id": vlan_id, "master_index": link.get_attr("IFLA_MASTER"),
             })
         addresses = [{"ifname": names.get(a["index"]), "address": a.get_attr("IFA_ADDRESS"),
                       "prefixlen": a["prefixlen"]} for a in ipr.get_addr(family=2)]

@@ -25,6 +25,7 @@ class ClusterSettings:
     probe_image: str | None = None
     ipam: str = "spiderpool"
     deploy_timeout: float = 180.0
+    host_probe: bool = False
 
     @property
     def image(self) -> str:
@@ -34,7 +35,7 @@ class ClusterSettings:
 def _target(cluster: Cluster, topology: Topology, scope: RunScope, settings: ClusterSettings,
             report: PreflightReport | None = None) -> ClusterTarget:
     return ClusterTarget(cluster, scoped_topology(topology, scope), scope, image=settings.image,
-                         ipam=settings.ipam, report=report)
+                         ipam=settings.ipam, report=report, host_probe=settings.host_probe)
 
 
 def start(topology: Topology, settings: ClusterSettings, run_id: str, progress=lambda line: None) -> ClusterTarget:

@@ -22,10 +22,10 @@ from ..agent.client import AgentClient
 from ..expectations import Verdict
 from ..target import Admission, Target
 from ..topology import Pod, Topology, resolve_attachments
-from . import manifests
+from . import hostprobe, manifests
 from .exec_agent import CONTAINER, start_agent
 from .kube import Cluster, ClusterError, api_message, call, explain
-from .preflight import PreflightReport
+from .preflight import PreflightError, PreflightReport
 from .scope import RunScope, scoped_annotations
 
 SANDBOX_FAILURES = ("FailedCreatePodSandBox", "FailedCreatePodSandbox", "FailedScheduling", "ErrImagePull",
@@ -37,8 +37,9 @@ class DeployError(ClusterError):
 
 
 def _ready(pod) -> bool:
+    """Running, and (unless on the host network, which Multus leaves alone) with its network-status."""
     annotations = pod.metadata.annotations or {}
-    return pod.status.phase == "Running" and ann.NETWORK_STATUS in annotations
+    return pod.status.phase == "Running" and (bool(pod.spec.host_network) or ann.NETWORK_STATUS in annotations)
 
 
 class ClusterTarget(Target):
@@ -46,14 +47,18 @@ class ClusterTarget(Target):
     faults_bond_members = False
 
     def __init__(self, cluster: Cluster, topology: Topology, scope: RunScope, *, image: str, ipam: str = "spiderpool",
-                 report: PreflightReport | None = None):
-        """``topology`` is already scoped to ``scope`` (``scoped_topology``)."""
+                 report: PreflightReport | None = None, host_probe: bool = False):
+        """``topology`` is already scoped to ``scope`` (``scoped_topology``). With ``host_probe`` the run has
+        one hostNetwork probe pod per node (see ``hostprobe``)."""
         self.cluster = cluster
         self.topology = topology
         self.scope = scope
         self.image = image
         self.ipam = ipam
         self.report = report or PreflightReport()
+        self.host_probe = host_probe
+        self.host_notes: list[str] = []
+        self._host_links: dict[str, dict[str, dict]] = {}
         self._status: dict[str, list[dict]] = {}
         self._agents: dict[str, AgentClient] = {}
         self._agent_locks: dict[str, threading.Lock] = {}
@@ -69,12 +74,33 @@ class ClusterTarget(Target):
     def deploy(self, timeout: float = 180.0, progress=lambda line: None) -> None:
         """Create every object of the run, then wait until every pod runs with its network-status."""
         objects = manifests.render(self.topology, self.scope, image=self.image, ipam=self.ipam)
-        for obj in objects:
+        probes = [hostprobe.host_probe_pod(n.name, self.scope, self.image) for n in self.topology.nodes] \
+            if self.host_probe else []
+        for obj in objects + probes:
             self._create(obj)
             if obj["kind"] != "Pod":
                 progress(f"created {obj['kind']} {obj['metadata']['name']}")
-        progress(f"waiting for {len(self.topology.pods)} pods (at most {timeout:.0f} s)")
-        self.wait_for_pods([p.name for p in self.topology.pods], timeout)
+        names = [p.name for p in self.topology.pods] + [p["metadata"]["name"] for p in probes]
+        progress(f"waiting for {len(names)} pods (at most {timeout:.0f} s)")
+        self.wait_for_pods(names, timeout)
+        if self.host_probe:
+            self.verify_hosts()
+
+    def verify_hosts(self) -> None:
+        """Read every node's links through its host probe; raise ``PreflightError`` on what is wrong."""
+        problems: list[str] = []
+        for node in self.topology.nodes:
+            found, notes = hostprobe.host_problems(self.topology, node, list(self._host(node.name).values()))
+            problems += found
+            self.host_notes += notes
+        if problems:
+            raise PreflightError(problems)
+
+    def _host(self, node: str) -> dict[str, dict]:
+        if node not in self._host_links:
+            links = self.agent(hostprobe.pod_name(node)).call("describe")["links"]
+            self._host_links[node] = {link["name"]: link for link in links}
+        return self._host_links[node]
 
     def _create(self, obj: dict):
         kind, name = obj["kind"], obj["metadata"]["name"]
@@ -123,7 +149,8 @@ class ClusterTarget(Target):
 
     def _see(self, pod, waiting: set[str]) -> None:
         if pod.metadata.name in waiting and _ready(pod):
-            self._status[pod.metadata.name] = json.loads(pod.metadata.annotations[ann.NETWORK_STATUS])
+            if not pod.spec.host_network:
+                self._status[pod.metadata.name] = json.loads(pod.metadata.annotations[ann.NETWORK_STATUS])
             waiting.discard(pod.metadata.name)
 
     def pod_events(self, name: str) -> list[str]:
@@ -172,9 +199,16 @@ class ClusterTarget(Target):
         return None
 
     def master_index(self, node: str, master: str) -> int | None:
-        return None  # a pod cannot see the host's ifindexes through the API
+        """From the host probe; without it the API does not show the host's ifindexes (None)."""
+        if not self.host_probe:
+            return None
+        link = self._host(node).get(master)
+        return link["index"] if link else None
 
     def master_mtu(self, node: str, master: str) -> int | None:
+        if self.host_probe:
+            link = self._host(node).get(master)
+            return link["mtu"] if link else None
         iface = self.report.host_interfaces.get(node, {}).get(master)
         return iface.get("mtu") if iface else None
 
@@ -250,6 +284,11 @@ class ClusterTarget(Target):
                "cluster.multus": self.report.multus, "cluster.ipam": self.ipam, "probe.image": self.image}
         for node, info in self.report.node_info.items():
             env[f"node.{node}"] = f"kernel {info['kernel']}, kubelet {info['kubelet']}, {info['runtime']}"
+        env["host.facts"] = ("host probe: hostNetwork pods " + ", ".join(hostprobe.pod_name(n.name) for n in
+                             self.topology.nodes) + " (read-only)") if self.host_probe else \
+            ("kubernetes-nmstate NodeNetworkState" if self.report.host_interfaces else "none (masters not checked)")
+        for i, note in enumerate(self.host_notes):
+            env[f"host.note{i + 1}"] = note
         for vlan in self.topology.vlans:
             source = "topology" if vlan.gateway_mac else "learned from ARP (set vlans[].gatewayMac to check it)"
             env[f"gateway_mac.vlan{vlan.id}"] = source

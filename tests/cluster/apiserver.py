@@ -354,7 +354,9 @@ class FakeApiServer:
             return
 
         def running(p: dict) -> None:
-            p["metadata"].setdefault("annotations", {})["k8s.v1.cni.cncf.io/network-status"] = json.dumps(network_status)
+            if network_status is not None:  # None: a hostNetwork pod, which Multus leaves alone
+                p["metadata"].setdefault("annotations", {})["k8s.v1.cni.cncf.io/network-status"] = \
+                    json.dumps(network_status)
             p["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
                            "containerStatuses": [{"name": "probe", "ready": True, "restartCount": 0, "image": "probe",
                                                   "imageID": "probe", "state": {"running": {"startedAt": now()}}}]}
@@ -409,7 +411,9 @@ class HostKubelet:
     def __init__(self, status_for, refuse=lambda pod: None):
         self.status_for, self.refuse = status_for, refuse
 
-    def start(self, pod: dict, server: FakeApiServer) -> list[dict]:
+    def start(self, pod: dict, server: FakeApiServer) -> list[dict] | None:
+        if pod["spec"].get("hostNetwork"):
+            return None
         reason = self.refuse(pod)
         if reason:
             raise SandboxError(reason)

@@ -5,7 +5,8 @@ It acts as Multus does: it reads the pod's annotations, looks the NetworkAttachm
 API (a missing NAD or a NAD whose macvlan config differs from the network's is a sandbox failure), takes
 the pools from ``ipam.spidernet.io/ippools`` (each must exist as a SpiderIPPool), and writes the
 network-status with the NADs' own namespace/name. The lab enforces the multus-underlay contract, so a
-refused pod never gets its sandbox, as on a cluster.
+refused pod never gets its sandbox, as on a cluster. A hostNetwork pod (the host probe) runs in its
+node's namespace.
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ class LabKubelet:
             annotations[ann.IPPOOLS] = json.dumps(entries)
         return Pod(name=meta["name"], namespace=namespace, node=pod["spec"]["nodeName"], annotations=annotations)
 
-    def start(self, pod: dict, server: FakeApiServer) -> list[dict]:
+    def start(self, pod: dict, server: FakeApiServer) -> list[dict] | None:
+        if pod["spec"].get("hostNetwork"):
+            return None  # runs in the node's namespace, which exists
         lab_pod = self._lab_pod(pod, server)
         try:
             state = self._factory().create(lab_pod)
@@ -84,10 +87,12 @@ class LabKubelet:
 
     def stop(self, pod: dict) -> None:
         factory = self._factory()
-        if pod["metadata"]["name"] in factory.state.pods:
+        if not pod["spec"].get("hostNetwork") and pod["metadata"]["name"] in factory.state.pods:
             factory.delete(pod["metadata"]["name"])
 
     def exec_argv(self, pod: dict, command: list[str]) -> list[str]:
         """The command inside the pod's namespace; ``python3`` is this interpreter (the image's python)."""
         argv = [sys.executable if command[0] == "python3" else command[0], *command[1:]]
-        return ["ip", "netns", "exec", self.names.pod_ns(pod["metadata"]["name"]), *argv]
+        netns = self.names.node_ns(pod["spec"]["nodeName"]) if pod["spec"].get("hostNetwork") \
+            else self.names.pod_ns(pod["metadata"]["name"])
+        return ["ip", "netns", "exec", netns, *argv]

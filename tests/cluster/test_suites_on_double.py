@@ -2,13 +2,16 @@
 embedded lab (real namespaces, macvlan NICs and agents; the pods are created through the API, probed
 through the exec stream). Green on a healthy network, red where the network is broken, nothing left over."""
 
+import subprocess
+import sys
+
 import pytest
 import yaml
 
 from macvlan_conformance.lab.names import LabNames
 from macvlan_conformance.lab.state import LabState
 
-from ..conftest import TOPOLOGIES, run_suites
+from ..conftest import ROOT, TOPOLOGIES, run_suites
 from ..lab.conftest import cli, host_snapshot, lab_name, sh
 from .apiserver import FakeApiServer
 from .lab_kubelet import LabKubelet
@@ -68,4 +71,26 @@ def test_a_broken_network_fails_on_the_cluster_target_too(double, podless_lab, t
     assert proc.returncode == 1
     failed = {c["id"] for c in results["checks"] if c["outcome"] == "failed"}
     assert "inter-vlan.routed" in failed and "intra-vlan.same-node" not in failed
+    assert leftovers(double, podless_lab) == {"api objects": [], "lab pods": []}
+
+
+def test_host_probe_checks_the_masters_and_the_pods_parents(double, podless_lab, tmp_path):
+    """With --host-probe the masters' ifindexes come from the node, so allocation also checks each macvlan's
+    parent; a master that is down stops the run before any check, naming it, and leaves nothing."""
+    kubeconfig = str(double.kubeconfig(tmp_path / "kubeconfig"))
+    proc, results = run_suites(tmp_path, "--target", "cluster", "--kubeconfig", kubeconfig, "--topology",
+                               "reference", "--host-probe", name="healthy")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert results["summary"]["failed"] == 0
+    assert "host-probe-worker1" in results["run"]["environment"]["host.facts"]
+    node_ns = LabNames(podless_lab).node_ns("worker2")
+    sh("ip", "-n", node_ns, "link", "set", "bond0.100", "down")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "suites", "-q", "--target", "cluster", "--kubeconfig",
+                               kubeconfig, "--topology", "reference", "--host-probe", "--results",
+                               str(tmp_path / "down.json")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    finally:
+        sh("ip", "-n", node_ns, "link", "set", "bond0.100", "up")
+    assert proc.returncode == 4, proc.stdout[-3000:]  # pytest's usage error: nothing ran
+    assert "worker2: master bond0.100 is down" in proc.stderr
     assert leftovers(double, podless_lab) == {"api objects": [], "lab pods": []}
