@@ -10,6 +10,7 @@ the host. ``--mark`` puts the lab's run directory on the command line so cleanup
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -33,7 +34,11 @@ def main() -> None:
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--mark", default="")
     args = parser.parse_args()
-    from . import ops  # noqa: F401  (the point of the host: pay scapy's import once)
+    from . import ops, server  # noqa: F401  (the point of the host: pay scapy's import once)
+
+    # Everything imported so far is shared with the forked agents. Moving it out of the collector's reach
+    # keeps the children's garbage collections from writing to (and so copying) those pages.
+    gc.freeze()
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     control = socket.socket(fileno=args.control_fd)
