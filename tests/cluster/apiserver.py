@@ -67,7 +67,8 @@ class FakeApiServer:
     """Start with ``start()``; ``kubeconfig(path)`` writes a kubeconfig the official client can load."""
 
     def __init__(self, nodes: list[str], kubelet=None, *, token: str = "t0ken-do-not-print",
-                 multus_ready: bool = True, missing_crds: tuple[str, ...] = (), forbid: tuple[tuple[str, str], ...] = ()):
+                 multus_ready: bool = True, missing_crds: tuple[str, ...] = (), forbid: tuple[tuple[str, str], ...] = (),
+                 extra_crds: tuple[dict, ...] = ()):
         self.nodes, self.kubelet, self.token = nodes, kubelet, token
         self.multus_ready, self.missing_crds, self.forbid = multus_ready, set(missing_crds), set(forbid)
         self.objects: dict[tuple, dict] = {}  # (group, plural, namespace, name) -> object
@@ -77,6 +78,8 @@ class FakeApiServer:
         self._crds = {}
         for path in CRDS.glob("*.yaml"):
             crd = yaml.safe_load(path.read_text())
+            self._crds[crd["metadata"]["name"]] = crd
+        for crd in extra_crds:
             self._crds[crd["metadata"]["name"]] = crd
         self._lock = threading.RLock()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -123,6 +126,10 @@ class FakeApiServer:
         return path
 
     # --- store ---------------------------------------------------------------------------------------
+    def seed(self, group: str, plural: str, obj: dict) -> None:
+        """Store a cluster-scoped object that another controller would have written (NodeNetworkState)."""
+        self._put(group, plural, None, copy.deepcopy(obj), "ADDED")
+
     def list(self, plural: str, namespace: str | None = None) -> list[dict]:
         with self._lock:
             return [copy.deepcopy(o) for (_, p, ns, _), o in self.objects.items()

@@ -197,3 +197,46 @@ def test_cluster_cleanup_removes_only_labelled_objects(double, tmp_path):
     assert f"namespaces {target.namespace}" in proc.stderr and double.token not in proc.stderr + proc.stdout
     assert ours(double) == [] and double.list("namespaces") and \
         [n["metadata"]["name"] for n in double.list("namespaces")] == ["foreign"]
+
+
+NNS_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "nodenetworkstates.nmstate.io"},
+           "spec": {"group": "nmstate.io", "scope": "Cluster",
+                    "names": {"plural": "nodenetworkstates", "singular": "nodenetworkstate", "kind": "NodeNetworkState"},
+                    "versions": [{"name": "v1beta1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                        "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+def node_network_state(node: str, vid100: int = 100, members=("ens224", "ens256"), state_200: str = "up") -> dict:
+    """What kubernetes-nmstate reports for a node set up by `render --host-config`."""
+    interfaces = [
+        {"name": "bond0", "type": "bond", "state": "up", "mtu": 1500,
+         "link-aggregation": {"mode": "active-backup", "port": list(members)}},
+        {"name": "bond0.100", "type": "vlan", "state": "up", "mtu": 1500, "vlan": {"base-iface": "bond0", "id": vid100}},
+        {"name": "bond0.200", "type": "vlan", "state": state_200, "mtu": 1500, "vlan": {"base-iface": "bond0", "id": 200}},
+    ]
+    return {"apiVersion": "nmstate.io/v1beta1", "kind": "NodeNetworkState", "metadata": {"name": node},
+            "status": {"currentState": {"interfaces": interfaces}}}
+
+
+def test_preflight_reads_kubernetes_nmstate_for_the_host_side(tmp_path):
+    server = FakeApiServer(NODES, HostKubelet(fake_status), extra_crds=(NNS_CRD,)).start()
+    try:
+        server.seed("nmstate.io", "nodenetworkstates", node_network_state("worker1"))
+        server.seed("nmstate.io", "nodenetworkstates", node_network_state("worker2", vid100=101,
+                                                                          members=("ens224",), state_200="down"))
+        with pytest.raises(PreflightError) as caught:
+            session.start(TOPOLOGY, settings_for(server, tmp_path), "flow11")
+        problems = caught.value.problems
+        assert problems == ["worker2: bond0 has members ['ens224'], the topology says ['ens224', 'ens256']",
+                            "worker2: master bond0.100 is VLAN 101 on bond0, expected VLAN 100 on bond0",
+                            "worker2: master bond0.200 is down, not up"]
+        server.seed("nmstate.io", "nodenetworkstates", node_network_state("worker2"))  # fixed
+        settings = settings_for(server, tmp_path)
+        target = session.start(TOPOLOGY, settings, "flow12")
+        assert target.master_mtu("worker1", "bond0.100") == 1500
+        assert target.environment()["host.facts"] == "kubernetes-nmstate NodeNetworkState"
+        target.close()
+        session.finish(settings, "flow12")
+    finally:
+        server.stop()
