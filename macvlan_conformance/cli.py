@@ -1,4 +1,4 @@
-"""``macvlan-conformance``: manage the embedded lab, render reports and compare runs.
+"""``macvlan-conformance``: the embedded lab, cluster manifests and cleanup, reports and baselines.
 
 Exit status: 0 success, 1 a run/check failed, 2 bad input (topology, arguments), 130 interrupted.
 """
