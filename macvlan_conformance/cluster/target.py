@@ -28,8 +28,10 @@ from .kube import Cluster, ClusterError, api_message, call, explain
 from .preflight import PreflightError, PreflightReport
 from .scope import RunScope, scoped_annotations
 
-SANDBOX_FAILURES = ("FailedCreatePodSandBox", "FailedCreatePodSandbox", "FailedScheduling", "ErrImagePull",
-                    "ImagePullBackOff", "Failed", "FailedMount", "AddedInterface")
+# events worth showing when a pod does not come up (besides every Warning): AddedInterface is Multus
+# reporting which NICs it did attach
+TELLING_REASONS = ("FailedCreatePodSandBox", "FailedScheduling", "ErrImagePull", "ImagePullBackOff", "Failed",
+                   "FailedMount", "AddedInterface")
 
 
 class DeployError(ClusterError):
@@ -44,7 +46,6 @@ def _ready(pod) -> bool:
 
 class ClusterTarget(Target):
     kind = "cluster"
-    faults_bond_members = False
 
     def __init__(self, cluster: Cluster, topology: Topology, scope: RunScope, *, image: str, ipam: str = "spiderpool",
                  report: PreflightReport | None = None, host_probe: bool = False):
@@ -157,7 +158,7 @@ class ClusterTarget(Target):
         events = call(self.cluster, f"list events of pod {name}", self.cluster.core.list_namespaced_event,
                       self.namespace, field_selector=f"involvedObject.name={name}").items
         return [f"{e.reason}: {(e.message or '').strip()}" for e in events if e.type == "Warning"
-                or e.reason in SANDBOX_FAILURES]
+                or e.reason in TELLING_REASONS]
 
     def _not_ready_report(self, names: list[str], timeout: float) -> str:
         lines = [f"{len(names)} pod(s) not running with a network-status after {timeout:.0f} s:"]
