@@ -389,6 +389,10 @@ def bond_path_cases(topology: Topology) -> list[Case]:
             and c.expected in (Verdict.REACHABLE_L2, Verdict.REACHABLE_ROUTED)]
 
 
+# Checks whose probes mostly wait out a listening window (silence is the expected answer). Probed together
+# they share one window instead of paying one each; positive checks gain nothing from that.
+LISTENING_CHECKS = frozenset({"isolation.cross-vlan-arp", "isolation.broadcast", "isolation.own-master"})
+
 SAMPLED_CHECKS = ("intra-vlan.same-node", "intra-vlan.cross-node", "inter-vlan.routed", "inter-vlan.ttl-expiry",
                   "overlay.coexistence")
 
