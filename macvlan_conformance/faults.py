@@ -77,7 +77,10 @@ def _trunks(target: LabTarget, node: str) -> str:
 
 # --- the catalogue -----------------------------------------------------------------------------------
 def catalogue(t: Topology) -> dict[str, Fault]:
-    """The faults that apply to topology ``t``, by name."""
+    """The faults that apply to topology ``t``, by name. Raises ``ValueError`` for a topology without pods
+    (each fault declares what it breaks from the pods it affects)."""
+    if not t.pods:
+        raise ValueError(f"topology {t.name} has no pods: the fault catalogue needs pods to break and probe")
     faults: list[Fault] = []
     native = t.switch.native_vlan
     vlan = _tagged_routed_vlan(t)

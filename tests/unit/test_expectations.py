@@ -1,5 +1,7 @@
 """Expectations derived from the model, without root: who must reach whom, how, and what proves it."""
 
+import pytest
+
 from macvlan_conformance import expectations as ex
 from macvlan_conformance.expectations import Verdict
 from macvlan_conformance.topology import load_topology
@@ -107,3 +109,12 @@ def test_judge():
 def test_test_ids_read_like_the_network():
     assert "vlan100/sa-w2-dual:net1 -> vlan100/sa-w1-a" in ids(ex.intra_vlan_cases(REF))
     assert all(" -> " in i for i in ids(ex.all_cases(REF)))
+
+
+def test_the_fault_catalogue_refuses_a_topology_without_pods(reference_data):
+    from macvlan_conformance.faults import catalogue
+    from macvlan_conformance.topology import parse_topology
+    reference_data["pods"] = []
+    with pytest.raises(ValueError, match="has no pods: the fault catalogue needs pods"):
+        catalogue(parse_topology(reference_data))
+    assert len(catalogue(load_topology(TOPOLOGIES / "reference.yaml"))) == 12  # control
