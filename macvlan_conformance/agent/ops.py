@@ -213,11 +213,21 @@ def broadcast(iface: str, marker: str, count: int = 3) -> dict:
     return {"iface": iface, "sent": count, "src_mac": mac}
 
 
+def arp_announce(iface: str, ips: list[str], gap: float = 0.002) -> dict:
+    """One ARP who-has per address out of ``iface``, ``gap`` seconds apart, without waiting for replies:
+    each target learns this interface's MAC from the request (the probes' warm-up, not a check)."""
+    mac, src = get_if_hwaddr(iface), _iface_ip(iface)
+    frames = [Ether(src=mac, dst=BROADCAST) / ARP(op=1, hwsrc=mac, psrc=src, pdst=ip) for ip in ips]
+    if frames:
+        sendp(frames, iface=iface, verbose=0, inter=gap)
+    return {"iface": iface, "sent": len(frames)}
+
+
 def whoami() -> dict:
     return {"pid": os.getpid(), "netns_inode": os.stat("/proc/self/ns/net").st_ino}
 
 
 OPERATIONS = {
     "describe": describe, "arp": arp, "ping": ping, "sys_ping": sys_ping, "sniff_start": sniff_start,
-    "sniff_stop": sniff_stop, "broadcast": broadcast, "whoami": whoami,
+    "sniff_stop": sniff_stop, "broadcast": broadcast, "arp_announce": arp_announce, "whoami": whoami,
 }

@@ -1,0 +1,48 @@
+"""The probing engine on the reference lab, where its effects can be seen from outside the agents."""
+
+from macvlan_conformance import expectations as ex
+from macvlan_conformance.expectations import Verdict
+from macvlan_conformance.lab.names import LabNames
+from macvlan_conformance.lab.target import LabTarget
+from macvlan_conformance.probing import Prober
+
+from .conftest import ip_json, sh
+
+
+def _learned(target: LabTarget, case: ex.Case) -> bool:
+    """Whether the destination pod's kernel has the source's MAC for the source's IP."""
+    entries = ip_json("neigh", "show", target.endpoint_ip(case.src.key), netns=target.state.pods[case.dst.pod].netns)
+    return any(e.get("lladdr") == target.endpoint_mac(case.src.key) for e in entries)
+
+
+def test_warm_up_teaches_every_peer_the_sources_mac(reference_lab):
+    """The known-MAC mode's warm-up: after it, every destination already knows its source (so its echo
+    replies need no ARP of their own). Control: nobody knows anybody after a flush."""
+    lab, _ = reference_lab
+    target = LabTarget(LabNames(lab).state_file)
+    try:
+        cases = [c for c in ex.cases_for(target.topology, "intra-vlan.cross-node")
+                 if c.expected == Verdict.REACHABLE_L2]
+        assert cases
+        for case in cases:
+            sh("ip", "-n", target.state.pods[case.dst.pod].netns, "neigh", "flush", "all")
+        assert not any(_learned(target, c) for c in cases)
+        assert Prober(target).warm_up(cases) == len({(c.src.key, c.dst.key) for c in cases})
+        missing = [c.id for c in cases if not _learned(target, c)]
+        assert missing == []
+    finally:
+        target.close()
+
+
+def test_known_mac_probing_gives_the_same_verdicts_as_arp_probing(reference_lab):
+    lab, _ = reference_lab
+    target = LabTarget(LabNames(lab).state_file)
+    try:
+        cases = ex.cases_for(target.topology, "intra-vlan.cross-node") + ex.cases_for(target.topology,
+                                                                                     "inter-vlan.routed")
+        by_arp = Prober(target, next_hop="arp").observe_all(cases)
+        by_known = Prober(target, next_hop="known").observe_all(cases)
+        assert {c.id: by_arp[c].verdict for c in cases} == {c.id: by_known[c].verdict for c in cases}
+        assert {by_known[c].verdict for c in cases} >= {Verdict.REACHABLE_L2, Verdict.REACHABLE_ROUTED}
+    finally:
+        target.close()
