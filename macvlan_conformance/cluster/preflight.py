@@ -12,6 +12,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ..topology import Topology
+from . import hostlinks
+from .hostlinks import HostLink
 from .kube import Cluster, ClusterError, api_message, call, explain
 
 REQUIRED_CRDS = {
@@ -24,9 +26,9 @@ NNS_CRD = "nodenetworkstates.nmstate.io"
 class PreflightError(ClusterError):
     """The cluster cannot run this topology; ``problems`` holds one line per reason."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], headline: str = "preflight failed, nothing was created"):
         self.problems = problems
-        super().__init__("preflight failed, nothing was created:\n  - " + "\n  - ".join(problems))
+        super().__init__(f"{headline}:\n  - " + "\n  - ".join(problems))
 
 
 @dataclass
@@ -36,7 +38,8 @@ class PreflightReport:
     server_version: str = ""
     multus: str = ""
     node_info: dict[str, dict] = field(default_factory=dict)
-    host_interfaces: dict[str, dict[str, dict]] = field(default_factory=dict)  # node -> ifname -> NNS entry
+    host_links: dict[str, dict[str, HostLink]] = field(default_factory=dict)  # node -> ifname -> link (nmstate)
+    host_notes: list[str] = field(default_factory=list)
 
 
 def preflight(cluster: Cluster, topology: Topology, ipam: str = "spiderpool") -> PreflightReport:
@@ -118,8 +121,7 @@ def _pool_capacity(topology: Topology) -> list[str]:
 
 
 def _host_masters(cluster: Cluster, topology: Topology, report: PreflightReport) -> list[str]:
-    """With kubernetes-nmstate installed: every master exists, is up, is a VLAN of the bond with the right
-    id, and the bond has the topology's members."""
+    """With kubernetes-nmstate installed: each node's bond and masters, judged by ``hostlinks``."""
     problems = []
     for node in topology.nodes:
         try:
@@ -127,24 +129,9 @@ def _host_masters(cluster: Cluster, topology: Topology, report: PreflightReport)
         except ApiException as exc:
             problems.append(f"NodeNetworkState of {node.name}: {api_message(exc)}")
             continue
-        interfaces = {i["name"]: i for i in nns.get("status", {}).get("currentState", {}).get("interfaces", [])}
-        report.host_interfaces[node.name] = interfaces
-        bond = interfaces.get(node.bond.name)
-        if bond is None or bond.get("type") != "bond":
-            problems.append(f"{node.name}: no bond {node.bond.name} (apply `macvlan-conformance render --host-config`)")
-        else:
-            ports = sorted(bond.get("link-aggregation", {}).get("port", []))
-            if ports != sorted(node.bond.members):
-                problems.append(f"{node.name}: {node.bond.name} has members {ports}, the topology says "
-                                f"{sorted(node.bond.members)}")
-        for vid in node.vlans:
-            name = f"{node.bond.name}.{vid}"
-            iface = interfaces.get(name)
-            if iface is None:
-                problems.append(f"{node.name}: master {name} does not exist")
-            elif iface.get("state") != "up":
-                problems.append(f"{node.name}: master {name} is {iface.get('state')}, not up")
-            elif iface.get("vlan", {}).get("id") != vid or iface.get("vlan", {}).get("base-iface") != node.bond.name:
-                problems.append(f"{node.name}: master {name} is VLAN {iface.get('vlan', {}).get('id')} on "
-                                f"{iface.get('vlan', {}).get('base-iface')}, expected VLAN {vid} on {node.bond.name}")
+        links = hostlinks.from_nmstate(nns.get("status", {}).get("currentState", {}).get("interfaces", []))
+        report.host_links[node.name] = links
+        found, notes = hostlinks.host_problems(node, links)
+        problems += found
+        report.host_notes += notes
     return problems

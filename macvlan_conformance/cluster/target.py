@@ -22,7 +22,8 @@ from ..agent.client import AgentClient
 from ..expectations import Verdict
 from ..target import Admission, Target
 from ..topology import Pod, Topology, resolve_attachments
-from . import hostprobe, manifests
+from . import hostlinks, hostprobe, manifests
+from .hostlinks import HostLink
 from .exec_agent import CONTAINER, start_agent
 from .kube import Cluster, ClusterError, api_message, call, explain
 from .preflight import PreflightError, PreflightReport
@@ -58,8 +59,7 @@ class ClusterTarget(Target):
         self.ipam = ipam
         self.report = report or PreflightReport()
         self.host_probe = host_probe
-        self.host_notes: list[str] = []
-        self._host_links: dict[str, dict[str, dict]] = {}
+        self._probed_links: dict[str, dict[str, HostLink]] = {}  # node -> ifname -> link, via the host probe
         self._status: dict[str, list[dict]] = {}
         self._agents: dict[str, AgentClient] = {}
         self._agent_locks: dict[str, threading.Lock] = {}
@@ -91,17 +91,20 @@ class ClusterTarget(Target):
         """Read every node's links through its host probe; raise ``PreflightError`` on what is wrong."""
         problems: list[str] = []
         for node in self.topology.nodes:
-            found, notes = hostprobe.host_problems(self.topology, node, list(self._host(node.name).values()))
+            found, notes = hostlinks.host_problems(node, self._host(node.name))
             problems += found
-            self.host_notes += notes
+            self.report.host_notes += notes
         if problems:
-            raise PreflightError(problems)
+            raise PreflightError(problems, "the host probes found problems; the run's objects are removed")
 
-    def _host(self, node: str) -> dict[str, dict]:
-        if node not in self._host_links:
-            links = self.agent(hostprobe.pod_name(node)).call("describe")["links"]
-            self._host_links[node] = {link["name"]: link for link in links}
-        return self._host_links[node]
+    def _host(self, node: str) -> dict[str, HostLink]:
+        """The node's links: read through its host probe (once), else as kubernetes-nmstate reported them."""
+        if not self.host_probe:
+            return self.report.host_links.get(node, {})
+        if node not in self._probed_links:
+            describe = self.agent(hostprobe.pod_name(node)).call("describe")
+            self._probed_links[node] = hostlinks.from_describe(describe["links"])
+        return self._probed_links[node]
 
     def _create(self, obj: dict):
         kind, name = obj["kind"], obj["metadata"]["name"]
@@ -140,9 +143,9 @@ class ClusterTarget(Target):
                     if not waiting or time.monotonic() >= deadline:
                         break
             except ApiException as exc:
-                if exc.status != 410:  # 410 Gone: our resourceVersion expired, list again
+                if exc.status != 410:
                     raise ClusterError(f"watch pods in {self.namespace}: {api_message(exc)}") from None
-                version = None
+                version = None  # 410 Gone: our version expired; a watch without one starts with every pod
             finally:
                 w.stop()
         if waiting:
@@ -200,18 +203,13 @@ class ClusterTarget(Target):
         return None
 
     def master_index(self, node: str, master: str) -> int | None:
-        """From the host probe; without it the API does not show the host's ifindexes (None)."""
-        if not self.host_probe:
-            return None
+        """From the host probe; nmstate and the API do not show the host's ifindexes (None)."""
         link = self._host(node).get(master)
-        return link["index"] if link else None
+        return link.index if link else None
 
     def master_mtu(self, node: str, master: str) -> int | None:
-        if self.host_probe:
-            link = self._host(node).get(master)
-            return link["mtu"] if link else None
-        iface = self.report.host_interfaces.get(node, {}).get(master)
-        return iface.get("mtu") if iface else None
+        link = self._host(node).get(master)
+        return link.mtu if link else None
 
     # --- agents and pods -------------------------------------------------------------------------
     def agent(self, pod: str) -> AgentClient:
@@ -287,8 +285,8 @@ class ClusterTarget(Target):
             env[f"node.{node}"] = f"kernel {info['kernel']}, kubelet {info['kubelet']}, {info['runtime']}"
         env["host.facts"] = ("host probe: hostNetwork pods " + ", ".join(hostprobe.pod_name(n.name) for n in
                              self.topology.nodes) + " (read-only)") if self.host_probe else \
-            ("kubernetes-nmstate NodeNetworkState" if self.report.host_interfaces else "none (masters not checked)")
-        for i, note in enumerate(self.host_notes):
+            ("kubernetes-nmstate NodeNetworkState" if self.report.host_links else "none (masters not checked)")
+        for i, note in enumerate(self.report.host_notes):
             env[f"host.note{i + 1}"] = note
         for vlan in self.topology.vlans:
             source = "topology" if vlan.gateway_mac else "learned from ARP (set vlans[].gatewayMac to check it)"

@@ -230,7 +230,7 @@ def test_preflight_reads_kubernetes_nmstate_for_the_host_side(tmp_path):
         problems = caught.value.problems
         assert problems == ["worker2: bond0 has members ['ens224'], the topology says ['ens224', 'ens256']",
                             "worker2: master bond0.100 is VLAN 101 on bond0, expected VLAN 100 on bond0",
-                            "worker2: master bond0.200 is down, not up"]
+                            "worker2: master bond0.200 is down"]
         server.seed("nmstate.io", "nodenetworkstates", node_network_state("worker2"))  # fixed
         settings = settings_for(server, tmp_path)
         target = session.start(TOPOLOGY, settings, "flow12")

@@ -92,5 +92,6 @@ def test_host_probe_checks_the_masters_and_the_pods_parents(double, podless_lab,
     finally:
         sh("ip", "-n", node_ns, "link", "set", "bond0.100", "up")
     assert proc.returncode == 4, proc.stdout[-3000:]  # pytest's usage error: nothing ran
+    assert "the host probes found problems; the run's objects are removed" in proc.stderr
     assert "worker2: master bond0.100 is down" in proc.stderr
     assert leftovers(double, podless_lab) == {"api objects": [], "lab pods": []}

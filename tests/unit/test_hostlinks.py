@@ -1,9 +1,10 @@
-"""The host probe's judgement of a node's bond and masters, from the links the agent describes."""
+"""The judgement of a node's bond and masters, from the host probe's links and from nmstate's."""
 
 import kubernetes_validate
 import pytest
 
-from macvlan_conformance.cluster.hostprobe import host_probe_pod, host_problems
+from macvlan_conformance.cluster.hostlinks import from_describe, from_nmstate, host_problems
+from macvlan_conformance.cluster.hostprobe import host_probe_pod
 from macvlan_conformance.cluster.scope import RunScope
 from macvlan_conformance.topology import load_topology
 
@@ -32,7 +33,7 @@ def kernel_host(**changes):
 
 
 def test_a_healthy_kernel_host_passes():
-    assert host_problems(TOPOLOGY, NODE, kernel_host()) == ([], [])
+    assert host_problems(NODE, from_describe(kernel_host())) == ([], [])
 
 
 @pytest.mark.parametrize("changes, problem", [
@@ -43,15 +44,28 @@ def test_a_healthy_kernel_host_passes():
     ({"bond0": None}, "worker1: no bond0 on the host"),
 ])
 def test_each_host_fault_is_named(changes, problem):
-    problems, _ = host_problems(TOPOLOGY, NODE, kernel_host(**changes))
+    problems, _ = host_problems(NODE, from_describe(kernel_host(**changes)))
     assert any(p.startswith(problem) for p in problems), problems
 
 
 def test_masters_that_are_not_kernel_vlans_are_noted_not_judged():
     links = [link("bond0", 4, "tun"), link("bond0.100", 5, "tun"), link("bond0.200", 6, "tun")]
-    problems, notes = host_problems(TOPOLOGY, NODE, links)
+    problems, notes = host_problems(NODE, from_describe(links))
     assert problems == []
     assert "worker1: master bond0.100 is a tun link, not a kernel VLAN; its VLAN id was not checked" in notes
+
+
+def test_nmstate_and_the_host_probe_are_judged_alike():
+    """The same host as kubernetes-nmstate reports it: the same judgement, healthy and broken."""
+    def nns(vid100=100, members=("ens224", "ens256")):
+        return [{"name": "bond0", "type": "bond", "state": "up", "link-aggregation": {"port": list(members)}},
+                {"name": "bond0.100", "type": "vlan", "state": "up", "vlan": {"base-iface": "bond0", "id": vid100}},
+                {"name": "bond0.200", "type": "vlan", "state": "up", "vlan": {"base-iface": "bond0", "id": 200}}]
+    assert host_problems(NODE, from_nmstate(nns())) == host_problems(NODE, from_describe(kernel_host()))
+    broken = {"bond0_100": {"vlan_id": 101}, "ens256": {"master_index": None}}
+    assert host_problems(NODE, from_nmstate(nns(101, ("ens224",)))) == \
+        host_problems(NODE, from_describe(kernel_host(**broken)))
+    assert len(host_problems(NODE, from_nmstate(nns(101, ("ens224",))))[0]) == 2
 
 
 def test_the_host_probe_pod_validates_and_only_reads():
