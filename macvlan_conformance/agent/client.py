@@ -21,15 +21,26 @@ class AgentError(RuntimeError):
 
 
 class _LineChannel:
-    """Line-based reading with a deadline over a raw file descriptor."""
+    """JSON lines over a socket, reading with a deadline. ``close`` shuts the socket down, which wakes a
+    reader blocked in ``recv`` (it sees EOF); the descriptor itself is released by ``release``, once no
+    thread can be reading it any more (a closed number is soon reused by another file)."""
 
-    def __init__(self, read_fd: int, write):
-        self.read_fd = read_fd
-        self._write = write
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.read_fd = sock.fileno()
         self._buffer = b""
 
     def send(self, obj: dict) -> None:
-        self._write((json.dumps(obj) + "\n").encode())
+        self.sock.sendall((json.dumps(obj) + "\n").encode())
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def release(self) -> None:
+        self.sock.close()
 
     def recv(self, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
@@ -51,10 +62,13 @@ class AgentClient:
     """Calls operations on one agent. Thread-safe and concurrent: requests are matched to answers by id
     by a reader thread, so many probes can be in flight on one agent at once."""
 
-    def __init__(self, channel: _LineChannel, name: str, closer=None):
+    def __init__(self, channel, name: str, release=None):
+        """``channel`` has ``send(obj)``, ``recv(timeout)`` and ``close()`` (which must end a blocked
+        ``recv``); ``release`` frees what is left once the reader thread has stopped."""
         self.channel = channel
         self.name = name
-        self._closer = closer
+        self._release = release
+        self._closed = False
         self._send_lock = threading.Lock()
         self._pending: dict[int, Future] = {}
         self._pending_lock = threading.Lock()
@@ -105,9 +119,14 @@ class AgentClient:
         return answer["result"]
 
     def close(self) -> None:
-        if self._closer:
-            self._closer()
-            self._closer = None
+        """Stop the agent's connection: wake and join the reader thread, then release the channel."""
+        if self._closed:
+            return
+        self._closed = True
+        self.channel.close()
+        self._reader.join(timeout=5)
+        if self._release:
+            self._release()
 
 
 class AgentHost:
@@ -121,7 +140,7 @@ class AgentHost:
             pass_fds=[child_end.fileno()], cwd=str(Path(__file__).resolve().parents[2]))
         child_end.close()
         self._lock = threading.Lock()
-        self._channel = _LineChannel(self._control.fileno(), self._control.sendall)
+        self._channel = _LineChannel(self._control)
 
     def spawn(self, netns_path: str, name: str) -> AgentClient:
         """A new agent inside ``netns_path``."""
@@ -131,7 +150,8 @@ class AgentHost:
                             [theirs.fileno()])
             theirs.close()
             self._channel.recv(timeout=30)
-        return AgentClient(_LineChannel(mine.fileno(), mine.sendall), name, closer=mine.close)
+        channel = _LineChannel(mine)
+        return AgentClient(channel, name, release=channel.release)
 
     def close(self) -> None:
         self._control.close()

@@ -73,4 +73,4 @@ def start_agent(cluster: Cluster, namespace: str, pod: str) -> AgentClient:
     finally:
         api.close()
     channel = ExecChannel(ws)
-    return AgentClient(channel, pod, closer=channel.close)
+    return AgentClient(channel, pod)

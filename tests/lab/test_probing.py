@@ -1,5 +1,7 @@
 """The probing engine on the reference lab, where its effects can be seen from outside the agents."""
 
+import threading
+
 from macvlan_conformance import expectations as ex
 from macvlan_conformance.expectations import Verdict
 from macvlan_conformance.lab.names import LabNames
@@ -46,3 +48,17 @@ def test_known_mac_probing_gives_the_same_verdicts_as_arp_probing(reference_lab)
         assert {by_known[c].verdict for c in cases} >= {Verdict.REACHABLE_L2, Verdict.REACHABLE_ROUTED}
     finally:
         target.close()
+
+
+def test_closing_a_target_ends_its_agents_reader_threads(reference_lab):
+    """A reader left blocked on a closed descriptor would read whatever file reuses its number next."""
+    lab, _ = reference_lab
+    before = {t for t in threading.enumerate() if t.name.startswith("agent-")}
+    target = LabTarget(LabNames(lab).state_file)
+    pods = sorted(target.state.pods)[:3]
+    for pod in pods:
+        assert target.agent(pod).call("whoami")["pid"] > 0
+    readers = {t for t in threading.enumerate() if t.name.startswith("agent-")} - before
+    assert {t.name for t in readers} == {f"agent-{pod}" for pod in pods}  # control: they were running
+    target.close()
+    assert [t.name for t in readers if t.is_alive()] == []
