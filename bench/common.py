@@ -143,7 +143,7 @@ class RssSampler:
     def __init__(self, marker: str, interval: float = 0.2):
         self.marker = marker.encode()
         self.interval = interval
-        self.peak_kib = 0       # summed RSS (counts pages shared between forked agents once per process)
+        self.peak_kib = 0       # summed RSS (counts a page shared by several processes once per process)
         self.peak_pss_kib = 0   # summed PSS (shared pages split between their users: the memory really used)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -2,8 +2,8 @@
 intra- and inter-VLAN matrix (every ordered pair), each on a lab built for the run.
 
 Run as root: ``.venv/bin/python bench/scale.py [--pods 8 16 32 64]``. Peak memory is the summed RSS of
-all our processes (pytest, agent host and agents, OVS daemons, anything in the lab's namespaces), and
-their summed PSS: the agents are forks of one agent host, so RSS counts their shared pages many times.
+all our processes (pytest, agent hosts, OVS daemons, anything in the lab's namespaces), and their summed
+PSS (pages shared between processes divided among them).
 """
 
 import argparse

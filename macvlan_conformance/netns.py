@@ -33,7 +33,7 @@ def _setns_fd(fd: int, what: str) -> None:
 
 
 def setns(name_or_path: str) -> None:
-    """Move the calling thread into the namespace for good (the agent host's forked children)."""
+    """Move the calling thread into the namespace for good (an agent host thread serving one pod)."""
     path = netns_path(name_or_path)
     fd = os.open(path, os.O_RDONLY)
     try:

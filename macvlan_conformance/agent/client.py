@@ -130,7 +130,7 @@ class AgentClient:
 
 
 class AgentHost:
-    """The lab's agent host process (``agent.host``): one scapy import, one forked agent per pod."""
+    """The lab's agent host process (``agent.host``): one scapy import, one agent thread per pod namespace."""
 
     def __init__(self, mark: str = ""):
         self._control, child_end = socket.socketpair()

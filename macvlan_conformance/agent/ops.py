@@ -1,8 +1,16 @@
 """The probe agent's operations. They run inside the pod's network namespace and never assert: each
 returns evidence (a JSON-able dict). Every operation has a timeout.
 
-Same code on every target: in the lab a forked child of the agent host after ``setns``; in a cluster
-``python -m macvlan_conformance.agent`` started with ``kubectl exec``.
+Same code on every target: in the lab a thread of the agent host that entered the pod's namespace with
+``setns``; in a cluster ``python -m macvlan_conformance.agent`` started with ``kubectl exec``.
+
+Namespaces are per thread, so every operation works in the namespace of the thread that calls it. scapy's
+interface cache (``conf.ifaces``) is per process and would hand one pod another pod's ``eth0``: operations
+therefore never give scapy an interface *name*. :func:`_interface` looks the interface up in the calling
+thread's namespace (``localnet``) and hands scapy a ``NetworkInterface`` built from that, which scapy uses as is (for
+the socket's bind name and the source MAC). Nothing here reads ``conf.route``. Sockets are never put in
+promiscuous mode: a probe needs only the pod's own unicast and broadcasts, and scapy would look the
+promiscuous-mode index up by name in that per-process cache.
 
 Operations run concurrently in one agent (one thread each). ``srp`` is always called with
 ``threaded=False``: scapy's threaded mode stops its sniffer from the sender thread and can write to a
@@ -11,7 +19,6 @@ pipe that was already closed (whose fd number another thread's socket may have r
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import random
 import re
@@ -20,24 +27,37 @@ import threading
 import time
 
 from pyroute2 import IPRoute
-from scapy.all import AsyncSniffer, conf, get_if_hwaddr, sendp, srp
+from scapy.all import AsyncSniffer, conf, sendp, srp
+from scapy.arch.linux import LinuxInterfaceProvider
+from scapy.interfaces import NetworkInterface
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
+from . import localnet
 from .classify import carries_marker, classify_arp_replies, classify_icmp_reply, frame_summary
 
 conf.verb = 0
+conf.sniff_promisc = False
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 MACVLAN_MODES = {1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}
 _sniffers: dict[str, tuple[AsyncSniffer, bytes]] = {}
 _sniffers_lock = threading.Lock()
 
 
-def refresh_scapy() -> None:
-    """Re-read interfaces and routes (after ``setns``, scapy still holds the old namespace's view)."""
-    conf.ifaces.reload()
-    conf.route.resync()
+def _interface(iface: str) -> NetworkInterface:
+    """``iface`` as the calling thread's namespace sees it, as the object scapy takes in place of a name.
+    Raises ``ValueError`` naming the interface if the pod has none."""
+    nic = localnet.interface(iface)
+    return NetworkInterface(conf.ifaces.providers[LinuxInterfaceProvider], data={
+        "name": iface, "network_name": iface, "description": iface, "index": nic.index, "mac": nic.mac,
+        "ips": [nic.ipv4] if nic.ipv4 else [], "flags": nic.flags})
+
+
+def _ipv4(nic: NetworkInterface) -> str:
+    if not nic.ip:
+        raise ValueError(f"interface {nic.name!r} has no IPv4 address")
+    return nic.ip
 
 
 # --- describe ------------------------------------------------------------------------------------
@@ -78,47 +98,19 @@ def describe() -> dict:
 
 
 # --- ARP -----------------------------------------------------------------------------------------
-def _iface_ip(iface: str) -> str:
-    with IPRoute() as ipr:
-        index = ipr.link_lookup(ifname=iface)
-        if not index:
-            raise ValueError(f"no interface {iface!r} in this pod")
-        for a in ipr.get_addr(family=2, index=index[0]):
-            return a.get_attr("IFA_ADDRESS")
-    raise ValueError(f"interface {iface!r} has no IPv4 address")
-
-
 def arp(ip: str, iface: str, timeout: float = 1.0, tries: int = 1, multi: bool = True) -> dict:
     """ARP who-has ``ip`` on ``iface``. With ``multi`` every reply within ``timeout`` is collected (several
     MACs = a duplicate address); without, it returns at the first reply."""
-    mac = get_if_hwaddr(iface)
-    request = Ether(dst=BROADCAST, src=mac) / ARP(op=1, hwsrc=mac, psrc=_iface_ip(iface), pdst=ip)
+    nic = _interface(iface)
+    request = Ether(dst=BROADCAST, src=nic.mac) / ARP(op=1, hwsrc=nic.mac, psrc=_ipv4(nic), pdst=ip)
     replies = []
     for _ in range(tries):
-        answered, _ = srp(request, iface=iface, timeout=timeout, multi=multi, verbose=0, threaded=False)
+        answered, _ = srp(request, iface=nic, timeout=timeout, multi=multi, verbose=0, threaded=False)
         replies = classify_arp_replies([r for _, r in answered], ip)
         if replies:
             break
     unique = sorted({r["hwsrc"] for r in replies})
     return {"target": ip, "iface": iface, "replies": replies, "macs": unique}
-
-
-def _next_hop(dst: str, iface: str) -> str:
-    """The IP whose MAC the frame to ``dst`` must carry: ``dst`` itself if on-link on ``iface``, else the
-    gateway of the pod's route to it."""
-    with IPRoute() as ipr:
-        index = ipr.link_lookup(ifname=iface)[0]
-        for a in ipr.get_addr(family=2, index=index):
-            net = ipaddress.ip_network(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}", strict=False)
-            if ipaddress.ip_address(dst) in net:
-                return dst
-        for r in ipr.get_routes(family=2, table=254, oif=index):
-            gw = r.get_attr("RTA_GATEWAY")
-            dst_net = r.get_attr("RTA_DST")
-            net = ipaddress.ip_network(f"{dst_net}/{r['dst_len']}" if dst_net else "0.0.0.0/0")
-            if gw and ipaddress.ip_address(dst) in net:
-                return gw
-    raise ValueError(f"no route to {dst} via {iface}")
 
 
 # --- ICMP ----------------------------------------------------------------------------------------
@@ -133,7 +125,7 @@ def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1
     """
     result: dict = {"dst": dst, "iface": iface, "ttl_sent": ttl, "count": count, "replies": []}
     try:
-        hop = _next_hop(dst, iface)
+        hop = localnet.next_hop(dst, iface)
     except ValueError as exc:
         return {**result, "stage": "route", "error": str(exc)}
     if next_hop_mac:
@@ -143,13 +135,13 @@ def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1
     result["next_hop"] = {"ip": hop, "macs": resolved["macs"], "resolved_by": "given" if next_hop_mac else "arp"}
     if not resolved["macs"]:
         return {**result, "stage": "arp"}
-    mac = get_if_hwaddr(iface)
+    nic = _interface(iface)
     ident = random.randint(1, 0xFFFF)
     flags = "DF" if df else 0
-    frames = [Ether(src=mac, dst=resolved["macs"][0]) / IP(src=_iface_ip(iface), dst=dst, ttl=ttl, flags=flags)
+    frames = [Ether(src=nic.mac, dst=resolved["macs"][0]) / IP(src=_ipv4(nic), dst=dst, ttl=ttl, flags=flags)
               / ICMP(id=ident, seq=seq) / Raw(b"\x00" * size) for seq in range(1, count + 1)]
     started = time.monotonic()
-    answered, _ = srp(frames, iface=iface, timeout=timeout, verbose=0, threaded=False)
+    answered, _ = srp(frames, iface=nic, timeout=timeout, verbose=0, threaded=False)
     for sent, reply in answered:
         evidence = classify_icmp_reply(reply)
         evidence["rtt_ms"] = round((reply.time - sent.sent_time) * 1000, 3) if sent.sent_time else None
@@ -185,7 +177,7 @@ def sniff_start(iface: str, marker: str, token: str) -> dict:
     """Start capturing frames on ``iface`` that carry ``marker``; returns once the capture is running."""
     started = threading.Event()
     needle = marker.encode()
-    sniffer = AsyncSniffer(iface=iface, store=True, lfilter=lambda f: carries_marker(f, needle),
+    sniffer = AsyncSniffer(iface=_interface(iface), store=True, lfilter=lambda f: carries_marker(f, needle),
                            started_callback=started.set)
     sniffer.start()
     if not started.wait(5):
@@ -206,25 +198,27 @@ def sniff_stop(token: str) -> dict:
 
 def broadcast(iface: str, marker: str, count: int = 3) -> dict:
     """Send ``count`` Ethernet-broadcast UDP frames carrying ``marker`` out of ``iface``."""
-    mac = get_if_hwaddr(iface)
-    frame = (Ether(src=mac, dst=BROADCAST) / IP(src=_iface_ip(iface), dst="255.255.255.255")
+    nic = _interface(iface)
+    frame = (Ether(src=nic.mac, dst=BROADCAST) / IP(src=_ipv4(nic), dst="255.255.255.255")
              / UDP(sport=40000, dport=40000) / Raw(marker.encode()))
-    sendp([frame] * count, iface=iface, verbose=0, inter=0.01)
-    return {"iface": iface, "sent": count, "src_mac": mac}
+    sendp([frame] * count, iface=nic, verbose=0, inter=0.01)
+    return {"iface": iface, "sent": count, "src_mac": nic.mac}
 
 
 def arp_announce(iface: str, ips: list[str], gap: float = 0.002) -> dict:
     """One ARP who-has per address out of ``iface``, ``gap`` seconds apart, without waiting for replies:
     each target learns this interface's MAC from the request (the probes' warm-up, not a check)."""
-    mac, src = get_if_hwaddr(iface), _iface_ip(iface)
+    nic = _interface(iface)
+    mac, src = nic.mac, _ipv4(nic)
     frames = [Ether(src=mac, dst=BROADCAST) / ARP(op=1, hwsrc=mac, psrc=src, pdst=ip) for ip in ips]
     if frames:
-        sendp(frames, iface=iface, verbose=0, inter=gap)
+        sendp(frames, iface=nic, verbose=0, inter=gap)
     return {"iface": iface, "sent": len(frames)}
 
 
 def whoami() -> dict:
-    return {"pid": os.getpid(), "netns_inode": os.stat("/proc/self/ns/net").st_ino}
+    """The serving process and the network namespace this agent works in (its thread's)."""
+    return {"pid": os.getpid(), "netns_inode": os.stat("/proc/thread-self/ns/net").st_ino}
 
 
 OPERATIONS = {

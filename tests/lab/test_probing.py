@@ -1,11 +1,13 @@
 """The probing engine on the reference lab, where its effects can be seen from outside the agents."""
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from macvlan_conformance import expectations as ex
 from macvlan_conformance.expectations import Verdict
 from macvlan_conformance.lab.names import LabNames
-from macvlan_conformance.lab.target import LabTarget
+from macvlan_conformance.lab.target import AGENT_HOSTS, LabTarget
 from macvlan_conformance.probing import Prober
 
 from .conftest import ip_json, sh
@@ -62,3 +64,33 @@ def test_closing_a_target_ends_its_agents_reader_threads(reference_lab):
     assert {t.name for t in readers} == {f"agent-{pod}" for pod in pods}  # control: they were running
     target.close()
     assert [t.name for t in readers if t.is_alive()] == []
+
+
+def test_agents_of_one_host_each_work_in_their_own_pod(reference_lab):
+    """Agent hosts serve many pods each, from threads of one process, and every pod has an ``eth0``: an
+    operation resolving ``eth0`` through a per-process cache would send as another pod. Each agent,
+    called concurrently, must report its own pod's namespace and send with its own pod's MAC and IP."""
+    lab, _ = reference_lab
+    target = LabTarget(LabNames(lab).state_file)
+    try:
+        pods = sorted(target.state.pods)
+        own = {}
+        for pod in pods:
+            netns = target.state.pods[pod].netns
+            link = ip_json("link", "show", "eth0", netns=netns)[0]
+            own[pod] = (os.stat(f"/run/netns/{netns}").st_ino, link["address"])
+        assert len({mac for _, mac in own.values()}) == len(pods)  # control: a mix-up would be visible
+
+        def observe(pod):
+            agent = target.agent(pod)
+            marker = f"self-{pod}"
+            sent = agent.call("broadcast", iface="eth0", marker=marker, count=1)
+            return agent.call("whoami"), sent
+
+        with ThreadPoolExecutor(len(pods)) as pool:
+            seen = dict(zip(pods, pool.map(observe, pods)))
+        processes = {who["pid"] for who, _ in seen.values()}
+        assert len(processes) == min(AGENT_HOSTS, len(pods)) < len(pods)  # pods share processes
+        assert {pod: (who["netns_inode"], sent["src_mac"]) for pod, (who, sent) in seen.items()} == own
+    finally:
+        target.close()
