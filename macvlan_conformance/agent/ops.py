@@ -27,7 +27,8 @@ import threading
 import time
 
 from pyroute2 import IPRoute
-from scapy.all import AsyncSniffer, conf, sendp, srp
+from scapy.config import conf
+from scapy.sendrecv import AsyncSniffer, sendp, srp
 from scapy.arch.linux import LinuxInterfaceProvider
 from scapy.interfaces import NetworkInterface
 from scapy.layers.inet import ICMP, IP, UDP

@@ -77,9 +77,9 @@ class LabTarget(Target):
     def agent(self, pod: str) -> AgentClient:
         with self._lock:
             if pod not in self._agents:
+                if not self._hosts:  # started together, so that they import scapy side by side
+                    self._hosts = [AgentHost(mark=self.state.run_dir + "/") for _ in range(AGENT_HOSTS)]
                 slot = len(self._agents) % AGENT_HOSTS
-                if slot == len(self._hosts):
-                    self._hosts.append(AgentHost(mark=self.state.run_dir + "/"))
                 netns = self.state.pods[pod].netns
                 self._agents[pod] = self._hosts[slot].spawn(f"/run/netns/{netns}", pod)
             return self._agents[pod]
