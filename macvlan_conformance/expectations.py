@@ -389,9 +389,12 @@ def bond_path_cases(topology: Topology) -> list[Case]:
             and c.expected in (Verdict.REACHABLE_L2, Verdict.REACHABLE_ROUTED)]
 
 
-# Checks whose probes mostly wait out a listening window (silence is the expected answer). Probed together
-# they share one window instead of paying one each; positive checks gain nothing from that.
-LISTENING_CHECKS = frozenset({"isolation.cross-vlan-arp", "isolation.broadcast", "isolation.own-master"})
+# Checks whose probes wait out a window: silence is the expected answer (isolation; the DF ping of MTU + 1
+# bytes), or every answer is collected for a while (who answers ARP for the gateway or for a pod's address).
+# A run probes all of them as one batch, so they share one window instead of paying one each; positive
+# checks return at their answer and gain nothing from that.
+WINDOWED_CHECKS = frozenset({"isolation.cross-vlan-arp", "isolation.broadcast", "isolation.own-master",
+                             "gateway.arp", "addressing.unique-ip", "mtu.df-ping"})
 
 SAMPLED_CHECKS = ("intra-vlan.same-node", "intra-vlan.cross-node", "inter-vlan.routed", "inter-vlan.ttl-expiry",
                   "overlay.coexistence")

@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .agent.client import AgentError
-from .expectations import Case, Verdict, satisfies
+from .expectations import WINDOWED_CHECKS, Case, Verdict, satisfies
+from .shared_batches import SharedBatches
 from .target import Target
 
 
@@ -34,18 +35,33 @@ class Observation:
     def flaky(self) -> bool:
         return self.attempts > 1
 
+    def to_dict(self) -> dict:
+        return {"verdict": self.verdict.value, "evidence": self.evidence, "attempts": self.attempts,
+                "control": self.control.value if self.control else None, "control_evidence": self.control_evidence,
+                "reproducer": self.reproducer, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Observation":
+        return cls(Verdict(data["verdict"]), data["evidence"], data["attempts"],
+                   Verdict(data["control"]) if data["control"] else None, data["control_evidence"],
+                   data["reproducer"], data["detail"])
+
 
 NEGATIVE = {Verdict.BLOCKED, Verdict.NO_ARP_REPLY, Verdict.NOT_SEEN}
 AUTO_KNOWN_MACS = 200  # batches larger than this send echo probes to known MACs under next_hop="auto"
 WARM_UP_CONCURRENCY = 8  # ARP requests in flight during warm-up, across the whole deployment
+WINDOWED_CONCURRENCY = 128  # probes of a batch of windowed checks in flight: each mostly waits out its window
 ECHO_CHECKS = {"intra-vlan.same-node", "intra-vlan.cross-node", "inter-vlan.routed", "overlay.coexistence",
                "isolation.own-master"}
 
 
 class Prober:
     def __init__(self, target: Target, retries: int = 3, window: float = 1.0, workers: int = 32,
-                 next_hop: str = "arp"):
+                 next_hop: str = "arp", shared: SharedBatches | None = None):
+        """``workers`` bounds the probes in flight (``WINDOWED_CONCURRENCY`` for a batch of windowed checks
+        only); with ``shared``, a batch another process of the run probed already is read, not probed."""
         self.target = target
+        self.shared = shared
         self.retries = retries
         self.window = window
         self.workers = workers
@@ -60,15 +76,24 @@ class Prober:
         """Observe every case not yet observed (concurrently); returns the observations by case."""
         todo = [c for c in cases if self._key(c) not in self._cache]
         if todo:
-            known = self.next_hop == "known" or (self.next_hop == "auto" and len(todo) > AUTO_KNOWN_MACS)
-            if known:
-                self.warm_up(todo)
-            with ThreadPoolExecutor(min(self.workers, len(todo))) as pool:
-                results = list(pool.map(lambda case: self._observe_safely(case, known), todo))
+            if self.shared is not None:
+                results = [Observation.from_dict(d) for d in self.shared.observe(
+                    todo, lambda batch: [obs.to_dict() for obs in self._probe(batch)])]
+            else:
+                results = self._probe(todo)
             with self._lock:
                 for case, obs in zip(todo, results):
                     self._cache[self._key(case)] = obs
         return {c: self._cache[self._key(c)] for c in cases}
+
+    def _probe(self, cases: list[Case]) -> list[Observation]:
+        known = self.next_hop == "known" or (self.next_hop == "auto" and len(cases) > AUTO_KNOWN_MACS)
+        if known:
+            self.warm_up(cases)
+        windowed = all(c.check in WINDOWED_CHECKS for c in cases)
+        workers = max(self.workers, WINDOWED_CONCURRENCY) if windowed else self.workers
+        with ThreadPoolExecutor(min(workers, len(cases))) as pool:
+            return list(pool.map(lambda case: self._observe_safely(case, known), cases))
 
     def observe(self, case: Case, batch: list[Case] | None = None) -> Observation:
         """The observation of ``case``; ``batch`` (the case's whole check) is probed together on first use."""
