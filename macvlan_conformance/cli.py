@@ -42,16 +42,21 @@ def cmd_lab_down(args) -> int:
 
 
 def cmd_lab_cleanup(args) -> int:
+    from . import run_files
     from .lab.cleanup import known_labs, sweep, teardown
     from .lab.names import check_lab_name
+    runs = []
     if args.name:
         check_lab_name(args.name)
         removed = {args.name: teardown(args.name)} if args.name in known_labs() else {}
     else:
         removed = sweep()
+        runs = run_files.sweep()
     for lab, namespaces in removed.items():
         err.print(f"removed lab {lab}: {len(namespaces)} namespaces")
-    if not removed:
+    for run in runs:
+        err.print(f"removed the files of killed run {run} ({run_files.path(run)})")
+    if not removed and not runs:
         err.print("nothing of ours to clean up")
     return 0
 
@@ -188,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--name", default="lab")
     down.set_defaults(func=cmd_lab_down)
     clean = lab_sub.add_parser("cleanup", help="remove every object of every lab that carries our marks "
-                                                "(namespaces mcl-<lab>-*, their processes, run directories)")
+                                                "(namespaces mcl-<lab>-*, their processes, run directories), "
+                                                "and the /tmp files of killed pytest runs")
     clean.add_argument("--name", help="only this lab's objects (e.g. after a crashed run)")
     clean.set_defaults(func=cmd_lab_cleanup)
     fault = lab_sub.add_parser("fault", help="apply or revert a named fault of the catalogue on a running lab")

@@ -22,7 +22,7 @@ from .expectations import Case
 class SharedBatches:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(exist_ok=True)
 
     @staticmethod
     def key(cases: list[Case]) -> str:

@@ -6,6 +6,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,8 @@ def ip_json(*argv, netns=None):
 
 
 def host_snapshot() -> dict:
-    """What a lab could leave behind: namespaces, root-namespace links, OVS daemons, our run dirs."""
+    """What a lab or a run could leave behind: namespaces, root-namespace links, OVS daemons, our run dirs,
+    the shared files of pytest runs."""
     ovs = set()
     for line in sh("ps", "-eo", "pid=,stat=,comm=").splitlines():
         pid, stat, comm = line.split(None, 2)
@@ -56,7 +58,8 @@ def host_snapshot() -> dict:
     return {"netns": {line.split()[0] for line in sh("ip", "netns", "list").splitlines() if line.strip()},
             "links": {l["ifname"] for l in ip_json("link")},
             "ovs": ovs,
-            "run_dirs": {p.name for p in run_root.iterdir()} if run_root.exists() else set()}
+            "run_dirs": {p.name for p in run_root.iterdir()} if run_root.exists() else set(),
+            "run_files": {p.name for p in Path(tempfile.gettempdir()).glob("macvlan-conformance-*")}}
 
 
 def lab_name(prefix="it") -> str:
