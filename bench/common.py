@@ -21,6 +21,8 @@ from macvlan_conformance.lab.builder import vlanif_mac  # noqa: E402
 from macvlan_conformance.netconf import macvlan_conflist, overlay_conflist, static_ipam  # noqa: E402
 from macvlan_conformance.topology import load_topology, parse_topology  # noqa: E402
 
+import plain_probes  # noqa: E402  (needs the repository on sys.path)
+
 
 def grid_topology(nodes: int, vlans: int, pods_per_node_vlan: int, name: str) -> Path:
     """A standalone-only topology: ``nodes`` x ``vlans`` x ``pods_per_node_vlan`` pods."""
@@ -42,9 +44,11 @@ def grid_topology(nodes: int, vlans: int, pods_per_node_vlan: int, name: str) ->
     return path
 
 
-def plain_script(topology_path: Path, prefix: str = "pb", probes: bool = False) -> str:
+def plain_script(topology_path: Path, prefix: str = "pb", probes: str | None = None) -> str:
     """The same kernel/OVS/CNI work as a lab bring-up, as plain commands in one bash script (the baseline).
-    With ``probes``, also one ``ping`` per echo pair (intra- and inter-VLAN), 8 in parallel."""
+    ``probes="pings"`` adds one ``ping`` per echo pair (intra- and inter-VLAN), 8 in parallel;
+    ``probes="all"`` the suites' probes as plain commands (``plain_probes``). A probe whose answer is not
+    the expected one prints a line starting with ``FAIL``."""
     t = load_topology(topology_path)
     native = t.switch.native_vlan
     run = f"/run/{prefix}"
@@ -108,14 +112,22 @@ def plain_script(topology_path: Path, prefix: str = "pb", probes: bool = False) 
             lines.append(f"echo {q(json.dumps(conf))} | CNI_COMMAND=ADD CNI_CONTAINERID={prefix}{pod.name} "
                          f"CNI_NETNS=/run/netns/{prefix}-{pod.name} CNI_IFNAME={att.ifname} CNI_PATH=/usr/lib/cni "
                          f"nsenter --net=/run/netns/{prefix}-n{i} /usr/lib/cni/macvlan >/dev/null")
+    ip_of = {(p, ifn): a for (p, _, ifn), a in addresses.items()}
     if probes:
-        ip_of = {(p, ifn): a for (p, _, ifn), a in addresses.items()}
-        pings = []
-        for case in ex.intra_vlan_cases(t) + ex.inter_vlan_cases(t):
-            pings.append(f"ip netns exec {prefix}-{case.src.pod} ping -n -c1 -W1 -I {case.src.ifname} "
-                         f"{ip_of[(case.dst.pod, case.dst.ifname)]} >/dev/null || echo FAIL")
-        lines.append("cat > /tmp/{0}-pings <<'EOF'\n{1}\nEOF".format(prefix, "\n".join(pings)))
-        lines.append(f"xargs -P 8 -I CMD sh -c CMD < /tmp/{prefix}-pings | grep -c FAIL || true")
+        lines.append("set +e  # a failing probe is a finding, not the end of the script")
+    if probes == "pings":
+        pings = [f"ip netns exec {prefix}-{case.src.pod} ping -n -c1 -W1 -I {case.src.ifname} "
+                 f"{ip_of[(case.dst.pod, case.dst.ifname)]} >/dev/null || echo FAIL {shlex.quote(case.id)}"
+                 for case in ex.intra_vlan_cases(t) + ex.inter_vlan_cases(t)]
+        lines.append("cat > /tmp/{0}-probes <<'EOF'\n{1}\nEOF".format(prefix, "\n".join(pings)))
+        lines.append(f"xargs -P 8 -d '\\n' -I CMD sh -c CMD < /tmp/{prefix}-probes")
+    elif probes == "all":
+        lines.append("cat > /tmp/{0}-probes <<'EOF'\n{1}\nEOF".format(
+            prefix, "\n".join(plain_probes.probe_lines(t, prefix, ip_of))))
+        lines.append(f"xargs -P {plain_probes.PARALLEL} -d '\\n' -I CMD sh -c CMD < /tmp/{prefix}-probes")
+        lines.append(plain_probes.resilience_script(t, prefix, ip_of))
+    elif probes:
+        raise ValueError(f"probes={probes!r}: use 'pings' or 'all'")
     return "\n".join(lines) + "\n"
 
 
@@ -125,7 +137,7 @@ def plain_teardown(topology_path: Path, prefix: str = "pb") -> str:
           [f"{prefix}-{p.name}" for p in t.pods]
     run = f"/run/{prefix}"
     return (f"kill $(cat {run}/vs.pid) $(cat {run}/db.pid) 2>/dev/null; sleep 0.05\n"
-            "ip -batch - <<'EOF'\n" + "".join(f"netns del {n}\n" for n in nss) + f"EOF\nrm -rf {run} /tmp/{prefix}-pings\n")
+            "ip -batch - <<'EOF'\n" + "".join(f"netns del {n}\n" for n in nss) + f"EOF\nrm -rf {run} /tmp/{prefix}-probes\n")
 
 
 def bash(script: str) -> tuple[float, str]:

@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "miss or a collateral failure)")
     self_test.add_argument("--topology", help="topology (default: reference)")
     self_test.add_argument("--faults", help="comma-separated fault names (default: the whole catalogue)")
-    self_test.add_argument("--workers", type=int, default=2, help="pytest-xdist workers per run (default 2)")
+    self_test.add_argument("--workers", type=int, default=1,
+                           help="pytest-xdist workers per run (default 1: serial, the faster on the lab)")
     self_test.add_argument("--output", default="reports/selftest.json")
     self_test.add_argument("--html", default="reports/selftest.html")
     self_test.add_argument("--workdir", default="reports/selftest", help="where each run's results.json goes")
