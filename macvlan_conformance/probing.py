@@ -1,9 +1,11 @@
 """Run the cases of a check against a target and classify the agents' evidence into verdicts.
 
-Cases of one check run as a batch, concurrently (one agent answers one request at a time, so the
-concurrency is bounded by ``workers``; agents serve concurrent requests). A case expecting reachability is retried up to
-``retries`` times and a pass after a retry is kept as flaky; a case expecting silence is probed once
-over a ``window`` with several frames, right after (or next to) its positive control. Probes never
+The cases of a batch (one check, or every windowed check of a run: see ``expectations.WINDOWED_CHECKS``)
+are probed concurrently, at most ``workers`` at once (``WINDOWED_CONCURRENCY`` for a batch of windowed
+checks, whose probes mostly wait); agents serve concurrent requests. A case expecting reachability is
+retried up to ``retries`` times and a pass after a retry is kept as flaky; a case expecting silence is
+probed once over a ``window`` with several frames, right after (or next to) its positive control. With
+``shared`` (xdist workers), a batch is probed once per run and read by the other processes. Probes never
 assert: they return ``Observation``s for ``expectations.judge``.
 """
 
