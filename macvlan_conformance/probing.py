@@ -371,16 +371,17 @@ class Convergence:
 
 
 def converge(target: Target, cases: list[Case], want: dict[str, Verdict], timeout: float,
-             window: float = 0.5) -> Convergence:
-    """Probe ``cases`` in rounds (one attempt each) until every verdict equals ``want[case id]``, for at most
-    ``timeout`` seconds. The matching round is a full measurement of the converged network; the time it
-    took is evidence rather than a source of flaky results.
+             window: float = 0.5, next_hop: str = "arp") -> Convergence:
+    """Probe ``cases`` in rounds (one attempt each, next hops found as ``next_hop`` says, see ``Prober``)
+    until every verdict equals ``want[case id]``, for at most ``timeout`` seconds. The matching round is a
+    full measurement of the converged network; the time it took is evidence rather than a source of
+    flaky results.
     """
     started = time.monotonic()
     rounds = 0
     while True:
         rounds += 1
-        prober = Prober(target, retries=1, window=window)
+        prober = Prober(target, retries=1, window=window, next_hop=next_hop)
         observed = prober.observe_all(cases)
         verdicts = {c.id: observed[c].verdict for c in cases}
         if verdicts == {c.id: want[c.id] for c in cases}:
