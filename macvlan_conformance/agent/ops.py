@@ -7,10 +7,10 @@ Same code on every target: in the lab a thread of the agent host that entered th
 Namespaces are per thread, so every operation works in the namespace of the thread that calls it. scapy's
 interface cache (``conf.ifaces``) is per process and would hand one pod another pod's ``eth0``: operations
 therefore never give scapy an interface *name*. :func:`_interface` looks the interface up in the calling
-thread's namespace (``localnet``) and hands scapy a ``NetworkInterface`` built from that, which scapy uses as is (for
-the socket's bind name and the source MAC). Nothing here reads ``conf.route``. Sockets are never put in
-promiscuous mode: a probe needs only the pod's own unicast and broadcasts, and scapy would look the
-promiscuous-mode index up by name in that per-process cache.
+thread's namespace (``localnet``) and hands scapy a ``NetworkInterface`` built from that, which scapy
+uses as is (for the socket's bind name and the source MAC). Nothing here reads ``conf.route``. Sockets
+are never put in promiscuous mode: a probe needs only the pod's own unicast and broadcasts, and scapy
+would look the promiscuous-mode index up by name in that per-process cache.
 
 Operations run concurrently in one agent (one thread each). ``srp`` is always called with
 ``threaded=False``: scapy's threaded mode stops its sniffer from the sender thread and can write to a
@@ -27,13 +27,13 @@ import threading
 import time
 
 from pyroute2 import IPRoute
-from scapy.config import conf
-from scapy.sendrecv import AsyncSniffer, sendp, srp
 from scapy.arch.linux import LinuxInterfaceProvider
+from scapy.config import conf
 from scapy.interfaces import NetworkInterface
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
+from scapy.sendrecv import AsyncSniffer, sendp, srp
 
 from . import localnet
 from .classify import carries_marker, classify_arp_replies, classify_icmp_reply, frame_summary
@@ -125,6 +125,7 @@ def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1
     MACs are known facts and ARP is checked on its own.
     """
     result: dict = {"dst": dst, "iface": iface, "ttl_sent": ttl, "count": count, "replies": []}
+    nic = _interface(iface)  # a pod without the interface is an error of the probe, not a missing route
     try:
         hop = localnet.next_hop(dst, iface)
     except ValueError as exc:
@@ -136,7 +137,6 @@ def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1
     result["next_hop"] = {"ip": hop, "macs": resolved["macs"], "resolved_by": "given" if next_hop_mac else "arp"}
     if not resolved["macs"]:
         return {**result, "stage": "arp"}
-    nic = _interface(iface)
     ident = random.randint(1, 0xFFFF)
     flags = "DF" if df else 0
     frames = [Ether(src=nic.mac, dst=resolved["macs"][0]) / IP(src=_ipv4(nic), dst=dst, ttl=ttl, flags=flags)
