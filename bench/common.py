@@ -44,11 +44,13 @@ def grid_topology(nodes: int, vlans: int, pods_per_node_vlan: int, name: str) ->
     return path
 
 
-def plain_script(topology_path: Path, prefix: str = "pb", probes: str | None = None) -> str:
+def plain_script(topology_path: Path, prefix: str = "pb", probes: str | None = None, fault: str = "") -> str:
     """The same kernel/OVS/CNI work as a lab bring-up, as plain commands in one bash script (the baseline).
     ``probes="pings"`` adds one ``ping`` per echo pair (intra- and inter-VLAN), 8 in parallel;
-    ``probes="all"`` the suites' probes as plain commands (``plain_probes``). A probe whose answer is not
-    the expected one prints a line starting with ``FAIL``."""
+    ``probes="all"`` the suites' probes as plain commands (``plain_probes``), ``probes="checks"`` the same
+    without the bond-member faults. A probe whose answer is not
+    the expected one prints a line starting with ``FAIL``. ``fault`` (shell, ``{prefix}`` filled in) runs
+    between bring-up and probes: the control that the probes can fail."""
     t = load_topology(topology_path)
     native = t.switch.native_vlan
     run = f"/run/{prefix}"
@@ -113,6 +115,8 @@ def plain_script(topology_path: Path, prefix: str = "pb", probes: str | None = N
                          f"CNI_NETNS=/run/netns/{prefix}-{pod.name} CNI_IFNAME={att.ifname} CNI_PATH=/usr/lib/cni "
                          f"nsenter --net=/run/netns/{prefix}-n{i} /usr/lib/cni/macvlan >/dev/null")
     ip_of = {(p, ifn): a for (p, _, ifn), a in addresses.items()}
+    if fault:
+        lines.append(fault.format(prefix=prefix))
     if probes:
         lines.append("set +e  # a failing probe is a finding, not the end of the script")
     if probes == "pings":
@@ -121,13 +125,14 @@ def plain_script(topology_path: Path, prefix: str = "pb", probes: str | None = N
                  for case in ex.intra_vlan_cases(t) + ex.inter_vlan_cases(t)]
         lines.append("cat > /tmp/{0}-probes <<'EOF'\n{1}\nEOF".format(prefix, "\n".join(pings)))
         lines.append(f"xargs -P 8 -d '\\n' -I CMD sh -c CMD < /tmp/{prefix}-probes")
-    elif probes == "all":
+    elif probes in ("all", "checks"):
         lines.append("cat > /tmp/{0}-probes <<'EOF'\n{1}\nEOF".format(
             prefix, "\n".join(plain_probes.probe_lines(t, prefix, ip_of))))
         lines.append(f"xargs -P {plain_probes.PARALLEL} -d '\\n' -I CMD sh -c CMD < /tmp/{prefix}-probes")
-        lines.append(plain_probes.resilience_script(t, prefix, ip_of))
+        if probes == "all":
+            lines.append(plain_probes.resilience_script(t, prefix, ip_of))
     elif probes:
-        raise ValueError(f"probes={probes!r}: use 'pings' or 'all'")
+        raise ValueError(f"probes={probes!r}: use 'pings', 'checks' or 'all'")
     return "\n".join(lines) + "\n"
 
 

@@ -18,6 +18,7 @@ from macvlan_conformance.lab.builder import vlanif_mac
 
 PARALLEL = 128
 WINDOW = 1  # seconds, the whole seconds iputils accepts
+CONVERGENCE_LIMIT_S = 5  # as suites/test_resilience.py
 
 
 def _ns(prefix: str, pod: str) -> str:
@@ -120,8 +121,8 @@ def _broadcast(prefix, case, receivers, addr) -> str:
 
 def resilience_script(t, prefix: str, ip_of: dict) -> str:
     """Per bond member of a node whose pods cross the trunk: the node's pairs answer before; the member
-    goes down and, once the bond has seen it, rounds of pings run until they all answer (at most 50
-    rounds); the member comes back and rounds run again until they do."""
+    goes down and, once the bond has seen it, rounds of probes run until they all answer (for at most
+    5 s, as the suite allows); the member comes back and rounds run again until they do."""
     addr = lambda e: _addr(prefix, ip_of, e)  # noqa: E731
     appctl = f"ovs-appctl -t /run/{prefix}/vs.ctl"
     vsctl = f"ovs-vsctl --db=unix:/run/{prefix}/db.sock"
@@ -134,8 +135,9 @@ def resilience_script(t, prefix: str, ip_of: dict) -> str:
         round_file = f"/tmp/{prefix}-round-{node.name}"
         out.append(f"cat > {round_file} <<'EOF'\n" + "\n".join(
             f"{_echo(t, prefix, c, addr(c.dst))} >/dev/null || echo FAIL" for c in pairs) + "\nEOF")
-        rounds = (f"for n in $(seq 50); do [ -z \"$(xargs -P {PARALLEL} -d '\\n' -I CMD sh -c CMD < {round_file})\" ] "
-                  f"&& break; [ $n = 50 ] && echo FAIL resilience {node.name}/$nic; sleep 0.1; done")
+        rounds = (f"end=$(($(date +%s%N) + {CONVERGENCE_LIMIT_S} * 1000000000)); "
+                  f"until [ -z \"$(xargs -P {PARALLEL} -d '\\n' -I CMD sh -c CMD < {round_file})\" ]; do "
+                  f"[ $(date +%s%N) -gt $end ] && {{ echo FAIL resilience {node.name}/$nic; break; }}; sleep 0.1; done")
         for nic in node.bond.members:
             link = f"n{i}-{nic}"
             out.append(f"nic={nic}; {rounds}")

@@ -3,8 +3,10 @@ scripts doing the same bring-up and teardown: one performs the same probes (``pl
 probed check's cases as ``ping``/``arping``/``tcpdump``/``ip`` lines, 64 in parallel, and the bond-member
 faults with rounds of probes), the other only pings every intra- and inter-VLAN pair (a floor).
 
-Run as root: ``.venv/bin/python bench/reference_run.py [--workers 2] [--repeat 1]``. The plain scripts
-print a ``FAIL`` line for every probe that did not see what its case expects: on a healthy lab, none.
+Run as root: ``.venv/bin/python bench/reference_run.py [--workers 1] [--repeat 1]``. The plain scripts
+print a ``FAIL`` line for every probe that did not see what its case expects: on a healthy lab, none;
+as a control, the same-probes script runs once more (without the bond-member faults) with the first
+routed VLAN's vlanif down, where its gateway, routed, TTL and MTU probes must fail.
 """
 
 import argparse
@@ -13,12 +15,12 @@ import subprocess
 import sys
 import time
 
-from common import ROOT, bash, plain_script, plain_teardown
+from common import ROOT, bash, load_topology, plain_script, plain_teardown
 
 
-def plain(topology, probes: str) -> tuple[float, list[str]]:
+def plain(topology, probes: str, fault: str = "") -> tuple[float, list[str]]:
     started = time.perf_counter()
-    _, out = bash(plain_script(topology, probes=probes) + plain_teardown(topology))
+    _, out = bash(plain_script(topology, probes=probes, fault=fault) + plain_teardown(topology))
     return time.perf_counter() - started, [line for line in out.splitlines() if line.startswith("FAIL")]
 
 
@@ -33,10 +35,14 @@ def ours(workers: int) -> tuple[float, dict, int]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2, help="pytest-xdist workers of our run (1: serial)")
+    parser.add_argument("--workers", type=int, default=1, help="pytest-xdist workers of our run (1: serial)")
     parser.add_argument("--repeat", type=int, default=1, help="measure each this many times, alternating")
     args = parser.parse_args()
     topology = ROOT / "topologies" / "reference.yaml"
+    vlan = load_topology(topology).routed_vlans[0]
+    _, control = plain(topology, "checks", fault=f"ip -n {{prefix}}-rt link set vif{vlan} down")
+    print(f"control: with the vlanif of VLAN {vlan} down the same-probes script printed {len(control)} FAIL lines "
+          f"({', '.join(sorted({line.split()[1] for line in control})) or 'none: the baseline probes nothing'})")
     for _ in range(args.repeat):
         same, same_fails = plain(topology, "all")
         floor, floor_fails = plain(topology, "pings")
