@@ -31,11 +31,13 @@ class Interface:
 
 
 def _ifreq(sock: socket.socket, request: int, name: str) -> bytes:
-    return fcntl.ioctl(sock.fileno(), request, struct.pack("16s24x", name.encode()[:15]))
+    return fcntl.ioctl(sock.fileno(), request, struct.pack("16s24x", name.encode()))
 
 
 def interface(name: str) -> Interface:
     """``name`` as the calling thread's namespace sees it. Raises ``ValueError`` if there is none."""
+    if not 0 < len(name.encode()) < 16:  # IFNAMSIZ: a longer name would be cut to another interface's
+        raise ValueError(f"no interface {name!r} in this pod (names have 1-15 bytes)")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:
             index = struct.unpack_from("i", _ifreq(sock, SIOCGIFINDEX, name), 16)[0]

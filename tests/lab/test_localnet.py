@@ -79,3 +79,5 @@ def test_a_missing_interface_is_named(reference_lab):
     netns = next(iter(state["pods"].values()))["netns"]
     with pytest.raises(ValueError, match="no interface 'net9' in this pod"):
         _in_thread(netns, lambda: localnet.interface("net9"))
+    with pytest.raises(ValueError, match="names have 1-15 bytes"):  # not cut down to "eth0" + padding
+        _in_thread(netns, lambda: localnet.interface("eth0" + "x" * 12))
