@@ -1,6 +1,6 @@
 """(a) The reference run end to end (lab up, every suite, reports, lab down) next to two plain-command
 scripts doing the same bring-up and teardown: one performs the same probes (``plain_probes``: every
-probed check's cases as ``ping``/``arping``/``tcpdump``/``ip`` lines, 64 in parallel, and the bond-member
+probed check's cases as ``ping``/``arping``/``tcpdump``/``ip`` lines, 128 in parallel, and the bond-member
 faults with rounds of probes), the other only pings every intra- and inter-VLAN pair (a floor).
 
 Run as root: ``.venv/bin/python bench/reference_run.py [--workers 1] [--repeat 1]``. The plain scripts

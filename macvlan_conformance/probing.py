@@ -98,7 +98,7 @@ class Prober:
             return list(pool.map(lambda case: self._observe_safely(case, known), cases))
 
     def observe(self, case: Case, batch: list[Case] | None = None) -> Observation:
-        """The observation of ``case``; ``batch`` (the case's whole check) is probed together on first use."""
+        """The observation of ``case``; ``batch`` (the cases probed with it) is probed together on first use."""
         with self._lock:
             cached = self._cache.get(self._key(case))
         if cached is None:

@@ -102,7 +102,11 @@ def describe() -> dict:
 def arp(ip: str, iface: str, timeout: float = 1.0, tries: int = 1, multi: bool = True) -> dict:
     """ARP who-has ``ip`` on ``iface``. With ``multi`` every reply within ``timeout`` is collected (several
     MACs = a duplicate address); without, it returns at the first reply."""
-    nic = _interface(iface)
+    replies = _arp_replies(_interface(iface), ip, timeout, tries, multi)
+    return {"target": ip, "iface": iface, "replies": replies, "macs": sorted({r["hwsrc"] for r in replies})}
+
+
+def _arp_replies(nic: NetworkInterface, ip: str, timeout: float, tries: int = 1, multi: bool = True) -> list[dict]:
     request = Ether(dst=BROADCAST, src=nic.mac) / ARP(op=1, hwsrc=nic.mac, psrc=_ipv4(nic), pdst=ip)
     replies = []
     for _ in range(tries):
@@ -110,8 +114,7 @@ def arp(ip: str, iface: str, timeout: float = 1.0, tries: int = 1, multi: bool =
         replies = classify_arp_replies([r for _, r in answered], ip)
         if replies:
             break
-    unique = sorted({r["hwsrc"] for r in replies})
-    return {"target": ip, "iface": iface, "replies": replies, "macs": unique}
+    return replies
 
 
 # --- ICMP ----------------------------------------------------------------------------------------
@@ -131,15 +134,15 @@ def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1
     except ValueError as exc:
         return {**result, "stage": "route", "error": str(exc)}
     if next_hop_mac:
-        resolved = {"macs": [next_hop_mac], "given": True}
-    else:
-        resolved = arp(hop, iface, timeout=min(timeout, 1.0), multi=False)  # callers retry whole probes
-    result["next_hop"] = {"ip": hop, "macs": resolved["macs"], "resolved_by": "given" if next_hop_mac else "arp"}
-    if not resolved["macs"]:
+        macs = [next_hop_mac]
+    else:  # callers retry whole probes
+        macs = sorted({r["hwsrc"] for r in _arp_replies(nic, hop, timeout=min(timeout, 1.0), multi=False)})
+    result["next_hop"] = {"ip": hop, "macs": macs, "resolved_by": "given" if next_hop_mac else "arp"}
+    if not macs:
         return {**result, "stage": "arp"}
     ident = random.randint(1, 0xFFFF)
     flags = "DF" if df else 0
-    frames = [Ether(src=nic.mac, dst=resolved["macs"][0]) / IP(src=_ipv4(nic), dst=dst, ttl=ttl, flags=flags)
+    frames = [Ether(src=nic.mac, dst=macs[0]) / IP(src=_ipv4(nic), dst=dst, ttl=ttl, flags=flags)
               / ICMP(id=ident, seq=seq) / Raw(b"\x00" * size) for seq in range(1, count + 1)]
     started = time.monotonic()
     answered, _ = srp(frames, iface=nic, timeout=timeout, verbose=0, threaded=False)
