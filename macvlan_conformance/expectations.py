@@ -9,44 +9,10 @@ with an expected one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 
-from .topology import Pod, Topology
 from . import annotations as ann
-
-
-class Verdict(str, Enum):
-    """Named outcomes. Expectations return them; probes' evidence is classified into them."""
-
-    REACHABLE_L2 = "reachable-l2"            # echo reply, TTL unchanged, from the peer's own MAC
-    REACHABLE_ROUTED = "reachable-routed"    # echo reply, TTL - 1, from the source VLAN's vlanif MAC
-    REACHABLE = "reachable"                  # echo reply (overlay: the path is the overlay's business)
-    REACHABLE_OTHER = "reachable-other-path" # a reply, but with the wrong TTL or source MAC
-    BLOCKED = "blocked"                      # no reply over the whole window
-    NO_ARP_REPLY = "no-arp-reply"            # nobody answered ARP (for the target or the next hop)
-    NO_ROUTE = "no-route"                    # the pod has no route to the destination
-    ARP_FROM_VLANIF = "arp-from-vlanif"      # the gateway's ARP reply came from exactly the vlanif MAC
-    ARP_OTHER = "arp-from-other"             # ARP answered, but by another MAC (or by several)
-    ARP_REPLY = "arp-reply"                  # ARP answered (a positive control)
-    TIME_EXCEEDED = "time-exceeded"          # TTL=1 probe answered with time-exceeded by the gateway
-    NOT_SEEN = "not-seen"                    # a broadcast marker did not reach the receiver
-    SEEN = "seen"                            # a broadcast marker reached the receiver
-    CREATED = "created"                      # a pod came up
-    REFUSED = "refused"                      # a pod was refused (admission, or never got its sandbox)
-    MATCHES = "matches"                      # facts match the model
-    MISMATCH = "mismatch"                    # facts differ from the model
-    INCONCLUSIVE = "inconclusive"            # the positive control failed: the negative proves nothing
-
-
-# observed verdicts that satisfy an expected one (everything satisfies itself)
-_SATISFIES = {
-    Verdict.BLOCKED: {Verdict.BLOCKED, Verdict.NO_ARP_REPLY, Verdict.NO_ROUTE},
-    Verdict.REACHABLE: {Verdict.REACHABLE, Verdict.REACHABLE_L2, Verdict.REACHABLE_ROUTED, Verdict.REACHABLE_OTHER},
-}
-
-
-def satisfies(expected: Verdict, observed: Verdict) -> bool:
-    return observed == expected or observed in _SATISFIES.get(expected, ())
+from .topology import Pod, Topology
+from .verdicts import Verdict
 
 
 @dataclass(frozen=True)
@@ -354,26 +320,6 @@ def mtu_cases(topology: Topology) -> list[Case]:
     return cases
 
 
-# --- judging -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Judgement:
-    passed: bool
-    expected: Verdict
-    observed: Verdict
-    detail: str = ""
-
-
-def judge(case: Case, observed: Verdict, control: Verdict | None = None, detail: str = "") -> Judgement:
-    """Pass iff the observation satisfies the expectation and, for a case with a positive control, the control
-    was observed and held (a missing control observation is inconclusive too)."""
-    if case.control is not None and (control is None or not satisfies(case.control.expected, control)):
-        seen = control.value if control is not None else "nothing (it did not run)"
-        return Judgement(False, case.expected, Verdict.INCONCLUSIVE,
-                         f"positive control {case.control.id} observed {seen}, expected "
-                         f"{case.control.expected.value}: the negative result proves nothing. {detail}".strip())
-    return Judgement(satisfies(case.expected, observed), case.expected, observed, detail)
-
-
 def by_check(cases: list[Case]) -> dict[str, list[Case]]:
     grouped: dict[str, list[Case]] = {}
     for case in cases:
@@ -387,42 +333,3 @@ def bond_path_cases(topology: Topology) -> list[Case]:
     return [c for c in intra_vlan_cases(topology) + inter_vlan_cases(topology)
             if c.check in ("intra-vlan.cross-node", "inter-vlan.routed")
             and c.expected in (Verdict.REACHABLE_L2, Verdict.REACHABLE_ROUTED)]
-
-
-# Checks whose probes wait out a window: silence is the expected answer (isolation; the DF ping of MTU + 1
-# bytes), or every answer is collected for a while (who answers ARP for the gateway or for a pod's address).
-# A run probes all of them as one batch, so they share one window instead of paying one each; positive
-# checks return at their answer and gain nothing from that.
-WINDOWED_CHECKS = frozenset({"isolation.cross-vlan-arp", "isolation.broadcast", "isolation.own-master",
-                             "gateway.arp", "addressing.unique-ip", "mtu.df-ping"})
-
-SAMPLED_CHECKS = ("intra-vlan.same-node", "intra-vlan.cross-node", "inter-vlan.routed", "inter-vlan.ttl-expiry",
-                  "overlay.coexistence")
-
-
-def sample(cases: list[Case]) -> list[Case]:
-    """For very large matrices: one case per (source VLAN, destination VLAN, source node, destination node),
-    so every VLAN pair and node pair stays covered. Other checks are returned unchanged."""
-    kept, seen = [], set()
-    for case in cases:
-        if case.check not in SAMPLED_CHECKS or case.dst is None:
-            kept.append(case)
-            continue
-        key = (case.check, case.src.vlan, case.dst.vlan, case.src.node, case.dst.node)
-        if key not in seen:
-            seen.add(key)
-            kept.append(case)
-    return kept
-
-
-PAIR_GENERATORS = (intra_vlan_cases, inter_vlan_cases, ttl_expiry_cases, gateway_cases, unique_ip_cases, overlay_cases,
-                   cross_vlan_arp_cases, broadcast_cases, own_master_cases, mtu_cases)
-
-
-def cases_for(topology: Topology, check: str) -> list[Case]:
-    """Every case of one probed check (``intra-vlan.cross-node``, ``gateway.arp``, ...)."""
-    return [c for generate in PAIR_GENERATORS for c in generate(topology) if c.check == check]
-
-
-def all_cases(topology: Topology) -> list[Case]:
-    return [c for generate in PAIR_GENERATORS for c in generate(topology)]

@@ -1,8 +1,10 @@
 """A catalogue of named, reversible faults for a running lab, each declaring the checks it must break.
 
-Every other check must keep passing under the fault. Faults pick their concrete victims from the
-topology (a node, a VLAN, a pod), so the same catalogue applies to any lab; ``revert`` restores what the
-model says, so a fault can be reverted by another process than the one that applied it.
+Every other check must keep passing under the fault. A fault is a small stateless object: ``applies(t)``
+says why it cannot be staged on topology ``t`` (or None), ``summary(t)`` what it does there, ``apply`` and
+``revert`` act on a ``LabTarget``. Victims (a node, a VLAN, a pod) are picked from the model each time, so
+the catalogue fits any lab and a fault can be reverted by another process than the one that applied it.
+Every id in ``breaks`` is a registered check (``checks.require``, checked at import).
 """
 
 from __future__ import annotations
@@ -10,32 +12,78 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
+from . import checks
 from .lab import cleanup
 from .lab.builder import PodFactory
 from .lab.commands import in_netns, run
 from .lab.target import LabTarget
 from .topology import Topology
 
-ALL_CHECKS = frozenset({
-    "allocation.interfaces", "network-status.consistent", "intra-vlan.same-node", "intra-vlan.cross-node",
-    "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry", "isolation.cross-vlan-arp", "isolation.broadcast",
-    "isolation.own-master", "rules.attachment", "overlay.coexistence", "mtu.df-ping", "resilience.bond-member-down",
-    "addressing.unique-ip",
-})
+RESPONDER_READY_S = 15.0  # the ARP responder's scapy import and capture socket
 
 
-@dataclass(frozen=True)
+class NotApplicable(Exception):
+    """The topology offers no victim for this fault; the message says what is missing."""
+
+
 class Fault:
-    name: str
-    summary: str
-    breaks: frozenset[str]
-    apply: Callable[[LabTarget], None]
-    revert: Callable[[LabTarget], None]
+    name: ClassVar[str]
+    breaks: ClassVar[frozenset[str]]
+
+    def __init_subclass__(cls) -> None:
+        if "breaks" in cls.__dict__:  # a concrete fault (helper bases declare none)
+            cls.breaks = checks.require(cls.breaks, f"fault {cls.name}: breaks")
+
+    def applies(self, t: Topology) -> str | None:
+        """None when the fault can be staged on ``t``, else why not."""
+        try:
+            self.summary(t)
+        except NotApplicable as exc:
+            return str(exc)
+        return None
+
+    def summary(self, t: Topology) -> str:
+        raise NotImplementedError
+
+    def apply(self, target: LabTarget) -> None:
+        raise NotImplementedError
+
+    def revert(self, target: LabTarget) -> None:
+        raise NotImplementedError
+
+
+# --- victims chosen from the model ---------------------------------------------------------------
+def _need(value, missing: str):
+    if value is None:
+        raise NotApplicable(missing)
+    return value
+
+
+def _tagged_routed_vlan(t: Topology) -> int:
+    return _need(next((v for v in t.routed_vlans if v != t.switch.native_vlan), None),
+                 "no tagged VLAN with a vlanif")
+
+
+def _other_routed_vlan(t: Topology) -> int:
+    vlan = _tagged_routed_vlan(t)
+    return _need(next((v for v in t.routed_vlans if v not in (t.switch.native_vlan, vlan)), None),
+                 "needs two tagged VLANs with a vlanif")
+
+
+def _standalone_pods(t: Topology, vlan: int) -> list[str]:
+    """Pods whose only NIC is a standalone eth0 in ``vlan``."""
+    pods = [p.name for p in t.pods if t.attachments(p.name)[0].network is not None
+            and t.attachments(p.name)[0].vlan.id == vlan and len(t.attachments(p.name)) == 1]
+    if not pods:
+        raise NotApplicable(f"no single-NIC standalone pod in VLAN {vlan}")
+    return pods
+
+
+def _switch_ports(target: LabTarget, node: str) -> list[str]:
+    return [p.port for p in target.state.trunk_ports if p.node == node]
 
 
 def _in_netns(pid: int, netns: str) -> bool:
@@ -45,234 +93,321 @@ def _in_netns(pid: int, netns: str) -> bool:
         return False
 
 
-# --- victims chosen from the model ---------------------------------------------------------------
-def _tagged_routed_vlan(t: Topology) -> int:
-    return next(v for v in t.routed_vlans if v != t.switch.native_vlan)
-
-
-def _standalone_pods(t: Topology, vlan: int) -> list[str]:
-    return [p.name for p in t.pods if t.attachments(p.name)[0].network is not None
-            and t.attachments(p.name)[0].vlan.id == vlan and len(t.attachments(p.name)) == 1]
-
-
-def _sibling_network(t: Topology) -> str:
-    """A standalone network with two pods on one node (so that private mode is observable)."""
-    for net in t.networks:
-        if net.type != "standalone":
-            continue
-        nodes = [p.node for p in t.pods if t.attachments(p.name)[0].network is net]
-        if any(nodes.count(n) > 1 for n in nodes):
-            return net.ref
-    raise LookupError("no standalone network has two pods on one node")
-
-
-def _switch_ports(target: LabTarget, node: str) -> list[str]:
-    return [p.port for p in target.state.trunk_ports if p.node == node]
-
-
-def _trunks(target: LabTarget, node: str) -> str:
-    t = target.topology
-    return ",".join(str(v) for v in [t.switch.native_vlan, *t.node(node).vlans])
-
-
 # --- the catalogue -----------------------------------------------------------------------------------
+class VlanRemovedFromTrunk(Fault):
+    name = "vlan-removed-from-trunk"
+    breaks = frozenset({"intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry",
+                        "mtu.df-ping", "isolation.cross-vlan-arp", "isolation.broadcast", "addressing.unique-ip"})
+
+    def _victim(self, t: Topology) -> tuple[str, int]:
+        last = t.nodes[-1]
+        used = [v for v in last.vlans if any(p.node == last.name and any(a.vlan and a.vlan.id == v
+                                                                          for a in t.attachments(p.name)) for p in t.pods)]
+        return last.name, _need(max(used, default=None), f"{last.name} has no pod in a tagged VLAN")
+
+    def summary(self, t):
+        node, vlan = self._victim(t)
+        return f"VLAN {vlan} removed from {node}'s switch trunk ports"
+
+    def _set(self, target: LabTarget, removed: int | None) -> None:
+        t = target.topology
+        node, vlan = self._victim(t)
+        trunks = ",".join(str(v) for v in [t.switch.native_vlan, *t.node(node).vlans] if v != removed)
+        for port in _switch_ports(target, node):
+            target.ovs.vsctl("set", "port", port, f"trunks={trunks}")
+
+    def apply(self, target):
+        self._set(target, self._victim(target.topology)[1])
+
+    def revert(self, target):
+        self._set(target, None)
+
+
+class VlanifDown(Fault):
+    name = "vlanif-down"
+    breaks = frozenset({"gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping"})
+
+    def summary(self, t):
+        vlan = _tagged_routed_vlan(t)
+        return f"vlanif{vlan} (the gateway of VLAN {vlan}) down on the switch"
+
+    def _set(self, target: LabTarget, state: str) -> None:
+        run(["ip", "link", "set", f"vlanif{_tagged_routed_vlan(target.topology)}", state],
+            netns=target.state.router_netns)
+
+    def apply(self, target):
+        self._set(target, "down")
+
+    def revert(self, target):
+        self._set(target, "up")
+
+
+class RouterForwardingOff(Fault):
+    name = "router-forwarding-off"
+    breaks = frozenset({"inter-vlan.routed", "inter-vlan.ttl-expiry"})
+
+    def summary(self, t):
+        return "IP forwarding off on the switch's routing function"
+
+    def apply(self, target):
+        run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=0"], netns=target.state.router_netns)
+
+    def revert(self, target):
+        run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], netns=target.state.router_netns)
+
+
+class RouterOneWayFilter(Fault):
+    name = "router-one-way-filter"
+    breaks = frozenset({"inter-vlan.routed"})
+    TABLE = "macvlan_conformance_fault"
+
+    def summary(self, t):
+        return (f"the router drops forwarded packets from VLAN {_tagged_routed_vlan(t)} to VLAN "
+                f"{_other_routed_vlan(t)} (one way)")
+
+    def apply(self, target):
+        t = target.topology
+        a, b = t.vlan(_tagged_routed_vlan(t)), t.vlan(_other_routed_vlan(t))
+        rules = (f"add table inet {self.TABLE}\n"
+                 f"add chain inet {self.TABLE} forward {{ type filter hook forward priority 0 ; }}\n"
+                 f"add rule inet {self.TABLE} forward ip saddr {a.subnet} ip daddr {b.subnet} drop\n")
+        run(["nft", "-f", "-"], netns=target.state.router_netns, input=rules)
+
+    def revert(self, target):
+        run(["nft", "delete", "table", "inet", self.TABLE], netns=target.state.router_netns, check=False)
+
+
+class _Reattach(Fault):
+    """Re-attach pods' eth0 with the real plugin and a changed config (``override``), and back."""
+
+    def victims(self, t: Topology) -> list[str]:
+        raise NotImplementedError
+
+    def override(self, target: LabTarget) -> dict:
+        raise NotImplementedError
+
+    def _reattach(self, target: LabTarget, override: dict | None) -> None:
+        factory = PodFactory(target.topology, target.state)
+        for pod in self.victims(target.topology):
+            factory.reattach(pod, "eth0", override)
+        target.reload()
+
+    def apply(self, target):
+        self._reattach(target, self.override(target))
+
+    def revert(self, target):
+        self._reattach(target, None)
+
+
+class MacvlanModePrivate(_Reattach):
+    name = "macvlan-mode-private"
+    breaks = frozenset({"allocation.interfaces", "intra-vlan.same-node"})
+
+    def _network(self, t: Topology):
+        """A standalone network with two pods on one node (so that private mode is observable)."""
+        for net in t.networks:
+            nodes = [p.node for p in t.pods if t.attachments(p.name)[0].network is net]
+            if net.type == "standalone" and any(nodes.count(n) > 1 for n in nodes):
+                return net
+        raise NotApplicable("no standalone network has two pods on one node")
+
+    def victims(self, t):
+        net = self._network(t)
+        return [p.name for p in t.pods if t.attachments(p.name)[0].network is net]
+
+    def summary(self, t):
+        return f"{self._network(t).ref} attached in macvlan private mode instead of bridge"
+
+    def override(self, target):
+        return {"mode": "private"}
+
+
+class MasterInWrongVlan(_Reattach):
+    name = "master-in-wrong-vlan"
+    breaks = frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
+                        "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "isolation.cross-vlan-arp",
+                        "isolation.broadcast", "addressing.unique-ip"})
+
+    def victims(self, t):
+        return _standalone_pods(t, _tagged_routed_vlan(t))[:1]
+
+    def _wrong_master(self, t: Topology) -> str:
+        return f"{t.node(t.pod(self.victims(t)[0]).node).bond.name}.{_other_routed_vlan(t)}"
+
+    def summary(self, t):
+        return (f"{self.victims(t)[0]}'s eth0 attached to {self._wrong_master(t)} (VLAN {_other_routed_vlan(t)}) "
+                f"instead of VLAN {_tagged_routed_vlan(t)}")
+
+    def override(self, target):
+        return {"master": self._wrong_master(target.topology)}
+
+
+class BondMemberDown(Fault):
+    name = "bond-member-down"
+    breaks = frozenset({"resilience.bond-member-down"})
+
+    def summary(self, t):
+        first = t.nodes[0]
+        return (f"{first.name}'s {first.bond.members[0]} down (the bond fails over; only the redundancy is gone, "
+                f"which the resilience check of {first.name} reports)")
+
+    def _set(self, target: LabTarget, up: bool) -> None:
+        first = target.topology.nodes[0]
+        target.set_bond_member(first.name, first.bond.members[0], up=up)
+
+    def apply(self, target):
+        self._set(target, False)
+
+    def revert(self, target):
+        self._set(target, True)
+
+
+class BondBothDown(Fault):
+    name = "bond-both-down"
+    breaks = frozenset({"intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry",
+                        "mtu.df-ping", "isolation.cross-vlan-arp", "isolation.broadcast", "isolation.own-master",
+                        "overlay.coexistence", "addressing.unique-ip", "resilience.bond-member-down"})
+
+    def summary(self, t):
+        return f"both bond members of {t.nodes[-1].name} down: its underlay is cut off"
+
+    def _set(self, target: LabTarget, state: str) -> None:
+        for link in target.state.nodes[target.topology.nodes[-1].name].bond.members.values():
+            run(["ip", "link", "set", link, state], netns=target.state.fabric_netns)
+        target.ovs.appctl("revalidator/purge")
+
+    def apply(self, target):
+        self._set(target, "down")
+
+    def revert(self, target):
+        self._set(target, "up")
+
+
+class _PodFault(Fault):
+    """A fault on the first single-NIC standalone pod of the first tagged routed VLAN."""
+
+    def victim(self, t: Topology) -> str:
+        return _standalone_pods(t, _tagged_routed_vlan(t))[0]
+
+    def _default_route(self, target: LabTarget, verb: str) -> None:
+        t, pod = target.topology, self.victim(target.topology)
+        gateway = str(t.attachments(pod)[0].pool.gateway)
+        run(["ip", "route", verb, "default", "via", gateway, "dev", "eth0"], netns=target.state.pods[pod].netns)
+
+
+class PodInterfaceDown(_PodFault):
+    name = "pod-interface-down"
+    breaks = frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
+                        "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "isolation.cross-vlan-arp",
+                        "isolation.broadcast", "addressing.unique-ip"})
+
+    def summary(self, t):
+        return f"{self.victim(t)}'s eth0 down (it is also a broadcast sender: that check turns inconclusive)"
+
+    def apply(self, target):
+        run(["ip", "link", "set", "eth0", "down"], netns=target.state.pods[self.victim(target.topology)].netns)
+
+    def revert(self, target):
+        run(["ip", "link", "set", "eth0", "up"], netns=target.state.pods[self.victim(target.topology)].netns)
+        self._default_route(target, "replace")  # a link brought back up has lost its routes
+
+
+class PodDefaultRouteRemoved(_PodFault):
+    name = "pod-default-route-removed"
+    breaks = frozenset({"allocation.interfaces", "inter-vlan.routed", "inter-vlan.ttl-expiry"})
+
+    def summary(self, t):
+        return f"{self.victim(t)}'s default route removed"
+
+    def apply(self, target):
+        self._default_route(target, "del")
+
+    def revert(self, target):
+        self._default_route(target, "replace")
+
+
+class SwitchPortMtuLowered(Fault):
+    name = "switch-port-mtu-lowered"
+    breaks = frozenset({"mtu.df-ping"})
+    MTU = 1400
+
+    def summary(self, t):
+        return f"MTU {self.MTU} on {t.nodes[-1].name}'s switch ports (the rest of the path is {t.switch.mtu})"
+
+    def _set(self, target: LabTarget, mtu: int) -> None:
+        for port in _switch_ports(target, target.topology.nodes[-1].name):
+            run(["ip", "link", "set", port, "mtu", str(mtu)], netns=target.state.fabric_netns)
+
+    def apply(self, target):
+        self._set(target, self.MTU)
+
+    def revert(self, target):
+        self._set(target, target.topology.switch.mtu)
+
+
+class DuplicateIp(Fault):
+    name = "duplicate-ip"
+    breaks = frozenset({"addressing.unique-ip"})
+
+    def _victims(self, t: Topology) -> tuple[str, str, int]:
+        vlan = _tagged_routed_vlan(t)
+        owner = _standalone_pods(t, vlan)[-1]
+        node = next((n.name for n in t.nodes if n.name != t.pod(owner).node), t.nodes[0].name)
+        return owner, node, vlan
+
+    def summary(self, t):
+        owner, node, vlan = self._victims(t)
+        return f"a host on {node} also claims {owner}'s address in VLAN {vlan} (answering ARP 200 ms after the owner)"
+
+    def apply(self, target):
+        owner, node_name, vlan = self._victims(target.topology)
+        netns, node = f"{target.names.ns_prefix}dup", target.state.nodes[node_name]
+        run(["ip", "netns", "add", netns])
+        run(["ip", "link", "add", "dup0", "link", node.masters[vlan], "type", "macvlan", "mode", "bridge"],
+            netns=node.netns)
+        run(["ip", "link", "set", "dup0", "netns", netns], netns=node.netns)
+        run(["ip", "link", "set", "dup0", "up"], netns=netns)
+        responder = subprocess.Popen(
+            in_netns(netns, [sys.executable, "-m", "macvlan_conformance.agent.arp_responder", "--ip",
+                             target.endpoint_ip(f"{owner}/eth0"), "--iface", "dup0"]),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, text=True,
+            cwd=str(Path(__file__).resolve().parent.parent))
+        _await_ready(responder)
+
+    def revert(self, target):
+        netns = f"{target.names.ns_prefix}dup"
+        cleanup.stop_pids([pid for pid in cleanup.owned_pids(target.state.name) if _in_netns(pid, netns)])
+        cleanup.delete_namespaces([netns])
+
+
+def _await_ready(proc: subprocess.Popen) -> None:
+    """Wait for the responder's ``ready`` line (its capture is open); a dead or mute one is an error."""
+    import select
+    ready, _, _ = select.select([proc.stdout], [], [], RESPONDER_READY_S)
+    line = proc.stdout.readline() if ready else ""
+    proc.stdout.close()
+    if line.strip() != "ready":
+        proc.kill()
+        raise RuntimeError(f"the duplicate-IP responder did not start within {RESPONDER_READY_S:.0f} s "
+                           f"(exit status {proc.poll()})")
+
+
+FAULTS: tuple[Fault, ...] = (
+    VlanRemovedFromTrunk(), VlanifDown(), RouterForwardingOff(), MacvlanModePrivate(), BondMemberDown(),
+    BondBothDown(), PodInterfaceDown(), PodDefaultRouteRemoved(), SwitchPortMtuLowered(), RouterOneWayFilter(),
+    DuplicateIp(), MasterInWrongVlan(),
+)
+NAMES = tuple(f.name for f in FAULTS)
+
+
 def catalogue(t: Topology) -> dict[str, Fault]:
     """The faults that apply to topology ``t``, by name. Raises ``ValueError`` for a topology without pods
     (each fault declares what it breaks from the pods it affects)."""
     if not t.pods:
         raise ValueError(f"topology {t.name} has no pods: the fault catalogue needs pods to break and probe")
-    faults: list[Fault] = []
-    native = t.switch.native_vlan
-    vlan = _tagged_routed_vlan(t)
-    last = t.nodes[-1]
-    removed = max(v for v in last.vlans if any(p.node == last.name and any(
-        a.vlan and a.vlan.id == v for a in t.attachments(p.name)) for p in t.pods))
-    kept = ",".join(str(v) for v in [native, *last.vlans] if v != removed)
+    return {f.name: f for f in FAULTS if f.applies(t) is None}
 
-    def set_trunks(value_of):
-        def action(target: LabTarget) -> None:
-            for port in _switch_ports(target, last.name):
-                target.ovs.vsctl("set", "port", port, f"trunks={value_of(target)}")
-        return action
 
-    faults.append(Fault(
-        "vlan-removed-from-trunk", f"VLAN {removed} removed from {last.name}'s switch trunk ports",
-        frozenset({"intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry",
-                   "mtu.df-ping", "isolation.cross-vlan-arp", "isolation.broadcast", "addressing.unique-ip"}),
-        set_trunks(lambda target: kept), set_trunks(lambda target: _trunks(target, last.name))))
-
-    def vlanif(state: str):
-        def action(target: LabTarget) -> None:
-            run(["ip", "link", "set", f"vlanif{vlan}", state], netns=target.state.router_netns)
-        return action
-
-    faults.append(Fault(
-        "vlanif-down", f"vlanif{vlan} (the gateway of VLAN {vlan}) down on the switch",
-        frozenset({"gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping"}),
-        vlanif("down"), vlanif("up")))
-
-    def forwarding(value: int):
-        def action(target: LabTarget) -> None:
-            run(["sysctl", "-q", "-w", f"net.ipv4.ip_forward={value}"], netns=target.state.router_netns)
-        return action
-
-    faults.append(Fault(
-        "router-forwarding-off", "IP forwarding off on the switch's routing function",
-        frozenset({"inter-vlan.routed", "inter-vlan.ttl-expiry"}),
-        forwarding(0), forwarding(1)))
-
-    try:
-        network = _sibling_network(t)
-    except LookupError:
-        network = None
-    if network:
-        victims = [p.name for p in t.pods if t.attachments(p.name)[0].network
-                   and t.attachments(p.name)[0].network.ref == network]
-
-        def mode(override):
-            def action(target: LabTarget) -> None:
-                factory = PodFactory(target.topology, target.state)
-                for pod in victims:
-                    factory.reattach(pod, "eth0", override)
-                target.reload()
-            return action
-
-        faults.append(Fault(
-            "macvlan-mode-private", f"{network} attached in macvlan private mode instead of bridge",
-            frozenset({"allocation.interfaces", "intra-vlan.same-node"}),
-            mode({"mode": "private"}), mode(None)))
-
-    other = next(v for v in t.routed_vlans if v not in (native, vlan))
-    mover = next(p for p in _standalone_pods(t, vlan))
-    wrong_master = f"{t.node(t.pod(mover).node).bond.name}.{other}"
-
-    def master(override):
-        def action(target: LabTarget) -> None:
-            PodFactory(target.topology, target.state).reattach(mover, "eth0", override)
-            target.reload()
-        return action
-
-    first, second = t.nodes[0], t.nodes[-1]
-
-    def bond_member(node, nics, up):
-        def action(target: LabTarget) -> None:
-            for nic in nics:
-                target.set_bond_member(node, nic, up=up)
-        return action
-
-    faults.append(Fault(
-        "bond-member-down", f"{first.name}'s {first.bond.members[0]} down (the bond fails over; only the "
-                            f"redundancy is gone, which the resilience check of {first.name} reports)",
-        frozenset({"resilience.bond-member-down"}),
-        bond_member(first.name, first.bond.members[:1], False), bond_member(first.name, first.bond.members[:1], True)))
-
-    def both_members(up):
-        def action(target: LabTarget) -> None:
-            link_state = "up" if up else "down"
-            for nic, link in target.state.nodes[second.name].bond.members.items():
-                run(["ip", "link", "set", link, link_state], netns=target.state.fabric_netns)
-            target.ovs.appctl("revalidator/purge")
-        return action
-
-    faults.append(Fault(
-        "bond-both-down", f"both bond members of {second.name} down: its underlay is cut off",
-        frozenset({"intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping",
-                   "isolation.cross-vlan-arp", "isolation.broadcast", "isolation.own-master", "overlay.coexistence",
-                   "addressing.unique-ip", "resilience.bond-member-down"}),
-        both_members(False), both_members(True)))
-
-    victim = _standalone_pods(t, vlan)[0]
-
-    def pod_link(state: str):
-        def action(target: LabTarget) -> None:
-            run(["ip", "link", "set", "eth0", state], netns=target.state.pods[victim].netns)
-            if state == "up":  # a link brought back up has lost its routes: put the default back
-                gateway = str(t.attachments(victim)[0].pool.gateway)
-                run(["ip", "route", "replace", "default", "via", gateway, "dev", "eth0"],
-                    netns=target.state.pods[victim].netns)
-        return action
-
-    faults.append(Fault(
-        "pod-interface-down", f"{victim}'s eth0 down (it is also a broadcast sender: that check turns "
-                              f"inconclusive)",
-        frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
-                   "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "isolation.cross-vlan-arp",
-                   "isolation.broadcast", "addressing.unique-ip"}),
-        pod_link("down"), pod_link("up")))
-
-    def default_route(present: bool):
-        def action(target: LabTarget) -> None:
-            gateway = str(t.attachments(victim)[0].pool.gateway)
-            verb = "replace" if present else "del"
-            run(["ip", "route", verb, "default", "via", gateway, "dev", "eth0"], netns=target.state.pods[victim].netns)
-        return action
-
-    faults.append(Fault(
-        "pod-default-route-removed", f"{victim}'s default route removed",
-        frozenset({"allocation.interfaces", "inter-vlan.routed", "inter-vlan.ttl-expiry"}),
-        default_route(False), default_route(True)))
-
-    def switch_mtu(value):
-        def action(target: LabTarget) -> None:
-            for port in _switch_ports(target, second.name):
-                run(["ip", "link", "set", port, "mtu", str(value)], netns=target.state.fabric_netns)
-        return action
-
-    faults.append(Fault(
-        "switch-port-mtu-lowered", f"MTU 1400 on {second.name}'s switch ports (the rest of the path is 1500)",
-        frozenset({"mtu.df-ping"}), switch_mtu(1400), switch_mtu(t.switch.mtu)))
-
-    a, b = vlan, other
-    table = "macvlan_conformance_fault"
-
-    def one_way(present: bool):
-        def action(target: LabTarget) -> None:
-            if present:
-                rules = (f"add table inet {table}\n"
-                         f"add chain inet {table} forward {{ type filter hook forward priority 0 ; }}\n"
-                         f"add rule inet {table} forward ip saddr {t.vlan(a).subnet} ip daddr {t.vlan(b).subnet} drop\n")
-                run(["nft", "-f", "-"], netns=target.state.router_netns, input=rules)
-            else:
-                run(["nft", "delete", "table", "inet", table], netns=target.state.router_netns, check=False)
-        return action
-
-    faults.append(Fault(
-        "router-one-way-filter", f"the router drops forwarded packets from VLAN {a} to VLAN {b} (one way)",
-        frozenset({"inter-vlan.routed"}), one_way(True), one_way(False)))
-
-    owner = _standalone_pods(t, vlan)[-1]
-    duplicate_node = next(n for n in t.nodes if n.name != t.pod(owner).node) if len(t.nodes) > 1 else t.nodes[0]
-
-    def duplicate(present: bool):
-        def action(target: LabTarget) -> None:
-            netns = f"{target.names.ns_prefix}dup"
-            if not present:
-                cleanup.stop_pids([pid for pid in cleanup.owned_pids(target.state.name)
-                                   if _in_netns(pid, netns)])
-                cleanup.delete_namespaces([netns])
-                return
-            node = target.state.nodes[duplicate_node.name]
-            run(["ip", "netns", "add", netns])
-            run(["ip", "link", "add", "dup0", "link", node.masters[vlan], "type", "macvlan", "mode", "bridge"],
-                netns=node.netns)
-            run(["ip", "link", "set", "dup0", "netns", netns], netns=node.netns)
-            run(["ip", "link", "set", "dup0", "up"], netns=netns)
-            subprocess.Popen(in_netns(netns, [sys.executable, "-m", "macvlan_conformance.agent.arp_responder",
-                                              "--ip", target.endpoint_ip(f"{owner}/eth0"), "--iface", "dup0"]),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                             cwd=str(Path(__file__).resolve().parent.parent))
-            time.sleep(2)  # the responder's scapy import
-        return action
-
-    faults.append(Fault(
-        "duplicate-ip", f"a host on {duplicate_node.name} also claims {owner}'s address in VLAN {vlan} "
-                        f"(answering ARP 200 ms after the owner)",
-        frozenset({"addressing.unique-ip"}), duplicate(True), duplicate(False)))
-
-    faults.append(Fault(
-        "master-in-wrong-vlan", f"{mover}'s eth0 attached to {wrong_master} (VLAN {other}) instead of VLAN {vlan}",
-        frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
-                   "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "isolation.cross-vlan-arp",
-                   "isolation.broadcast", "addressing.unique-ip"}),
-        master({"master": wrong_master}), master(None)))
-    return {f.name: f for f in faults}
+def not_applicable(t: Topology) -> dict[str, str]:
+    """The faults that cannot be staged on ``t``, with the reason."""
+    return {f.name: reason for f in FAULTS if (reason := f.applies(t)) is not None}

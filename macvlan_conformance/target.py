@@ -12,8 +12,17 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from .agent.client import AgentClient
-from .expectations import Verdict
+from .checks import Capability
 from .topology import Pod, Topology
+from .verdicts import Verdict
+
+
+def target_capabilities(kind: str) -> frozenset[Capability]:
+    """The most a target of ``kind`` can have, known before anything is deployed (for collection): the lab
+    has every capability; a cluster can at most show host facts, never hand over its bonds."""
+    if kind == "lab":
+        return frozenset(Capability)
+    return frozenset({Capability.MASTER_IFINDEX, Capability.MASTER_MTU})
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,12 @@ class Admission:
 class Target(ABC):
     kind: str
     topology: Topology
+
+    @property
+    @abstractmethod
+    def capabilities(self) -> frozenset[Capability]:
+        """What this target can observe or do. A fact behind a missing capability is never asked for:
+        the check that needs it says "not checked" instead (``checks.Check.needs``)."""
 
     # --- facts ---------------------------------------------------------------------------------
     @abstractmethod
@@ -52,9 +67,10 @@ class Target(ABC):
 
     @abstractmethod
     def master_index(self, node: str, master: str) -> int | None:
-        """The ifindex of ``master`` on ``node``, if the target can see it."""
+        """The ifindex of ``master`` on ``node`` (with ``Capability.MASTER_IFINDEX``)."""
 
     def master_mtu(self, node: str, master: str) -> int | None:
+        """The MTU of ``master`` on ``node`` (with ``Capability.MASTER_MTU``)."""
         return None
 
     # --- agents and pods ---------------------------------------------------------------------------

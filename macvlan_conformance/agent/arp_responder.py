@@ -1,5 +1,6 @@
 """A duplicate address for the fault catalogue: answer ARP who-has ``--ip`` on ``--iface`` after
 ``--delay`` seconds, until killed. Run inside a lab namespace (cleanup removes it with the namespace).
+Prints ``ready`` on stdout once its capture socket is open.
 
 The delay keeps the duplicate second: ARP users that take the first answer (the kernel, echo probes)
 still reach the real owner, while a check that listens for every answer sees two MACs.
@@ -26,7 +27,7 @@ def main() -> None:
                                                            pdst=frame[ARP].psrc)
         threading.Timer(args.delay, sendp, args=(reply,), kwargs={"iface": args.iface, "verbose": 0}).start()
 
-    sniff(iface=args.iface, store=False, prn=answer,
+    sniff(iface=args.iface, store=False, prn=answer, started_callback=lambda: print("ready", flush=True),
           lfilter=lambda f: ARP in f and f[ARP].op == 1 and f[ARP].pdst == args.ip)
 
 

@@ -60,7 +60,8 @@ class _LineChannel:
 
 class AgentClient:
     """Calls operations on one agent. Thread-safe and concurrent: requests are matched to answers by id
-    by a reader thread, so many probes can be in flight on one agent at once."""
+    by a reader thread, so many probes can be in flight on one agent at once. Once the stream dies, every
+    pending call and every later one fails at once with the reason (no call waits out its timeout)."""
 
     def __init__(self, channel, name: str, release=None):
         """``channel`` has ``send(obj)``, ``recv(timeout)`` and ``close()`` (which must end a blocked
@@ -72,6 +73,7 @@ class AgentClient:
         self._send_lock = threading.Lock()
         self._pending: dict[int, Future] = {}
         self._pending_lock = threading.Lock()
+        self._dead: AgentError | None = None  # why the stream ended, once it has
         self._ids = itertools.count(1)
         hello = channel.recv(timeout=30)
         if not hello.get("ready"):
@@ -95,19 +97,29 @@ class AgentClient:
                 future = self._pending.pop(answer.get("id"), None)
             if future is not None:
                 future.set_result(answer)
+        self._die(error)
+
+    def _die(self, error: AgentError) -> None:
         with self._pending_lock:
+            if self._dead is None:
+                self._dead = error
             pending, self._pending = self._pending, {}
         for future in pending.values():
-            future.set_exception(error)
+            future.set_exception(self._dead)
 
     def call(self, op: str, *, wait: float = 30.0, **args) -> dict:
         """Run ``op`` with ``args`` on the agent; ``wait`` bounds the wait for its answer."""
         request_id = next(self._ids)
         future: Future = Future()
         with self._pending_lock:
+            if self._dead is not None:
+                raise self._dead
             self._pending[request_id] = future
-        with self._send_lock:
-            self.channel.send({"id": request_id, "op": op, "args": args})
+        try:
+            with self._send_lock:
+                self.channel.send({"id": request_id, "op": op, "args": args})
+        except OSError as exc:
+            self._die(AgentError(f"{self.name}: connection lost ({exc})"))
         try:
             answer = future.result(timeout=wait)
         except FutureTimeout:

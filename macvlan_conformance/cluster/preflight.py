@@ -6,7 +6,9 @@ credentials rejected stops the checks at once (nothing else could be asked).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -40,6 +42,17 @@ class PreflightReport:
     node_info: dict[str, dict] = field(default_factory=dict)
     host_links: dict[str, dict[str, HostLink]] = field(default_factory=dict)  # node -> ifname -> link (nmstate)
     host_notes: list[str] = field(default_factory=list)
+
+    def save(self, path: Path) -> None:
+        """Written by the run's controller, so that every xdist worker judges with the same facts."""
+        Path(path).write_text(json.dumps(asdict(self)))
+
+    @classmethod
+    def load(cls, path: Path) -> "PreflightReport":
+        data = json.loads(Path(path).read_text())
+        links = {node: {name: HostLink(**{**link, "members": tuple(link["members"])}) for name, link in found.items()}
+                 for node, found in data.pop("host_links").items()}
+        return cls(**data, host_links=links)
 
 
 def preflight(cluster: Cluster, topology: Topology, ipam: str = "spiderpool") -> PreflightReport:

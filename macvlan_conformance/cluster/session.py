@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import run_files
 from ..topology import Topology
 from . import cleanup
 from .kube import Cluster, connect
@@ -15,6 +16,9 @@ from .manifests import DEFAULT_PROBE_IMAGE
 from .preflight import PreflightReport, preflight
 from .scope import RunScope, scoped_topology
 from .target import ClusterTarget
+
+
+PREFLIGHT_FILE = "preflight.json"  # in the run's shared directory (``run_files``)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ def start(topology: Topology, settings: ClusterSettings, run_id: str, progress=l
     target = _target(cluster, topology, scope, settings, report)
     try:
         target.deploy(settings.deploy_timeout, progress)
+        report.save(run_files.path(run_id) / PREFLIGHT_FILE)  # with what the host probes added
     except BaseException:
         cleanup.cleanup(cluster, run_id)
         raise
@@ -55,9 +60,9 @@ def start(topology: Topology, settings: ClusterSettings, run_id: str, progress=l
 
 
 def attach(topology: Topology, settings: ClusterSettings, run_id: str) -> ClusterTarget:
-    """A target for a run another process deployed (xdist workers)."""
+    """A target for a run another process deployed (xdist workers), with the controller's preflight report."""
     cluster = connect(settings.kubeconfig, settings.context)
-    report = PreflightReport()
+    report = PreflightReport.load(run_files.path(run_id) / PREFLIGHT_FILE)
     return _target(cluster, topology, RunScope(run_id, settings.namespace_prefix), settings, report)
 
 

@@ -19,8 +19,9 @@ from kubernetes.client.exceptions import ApiException
 
 from .. import annotations as ann
 from ..agent.client import AgentClient
-from ..expectations import Verdict
+from ..checks import Capability
 from ..target import Admission, Target
+from ..verdicts import Verdict
 from ..topology import Pod, Topology, resolve_attachments
 from . import hostlinks, hostprobe, manifests
 from .hostlinks import HostLink
@@ -70,6 +71,14 @@ class ClusterTarget(Target):
     @property
     def namespace(self) -> str:
         return self.scope.namespace
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """Host facts come from the host probe (ifindexes and MTUs) or kubernetes-nmstate (MTUs only);
+        a cluster's bond members are not ours to take down."""
+        if self.host_probe:
+            return frozenset({Capability.MASTER_IFINDEX, Capability.MASTER_MTU})
+        return frozenset({Capability.MASTER_MTU}) if self.report.host_links else frozenset()
 
     # --- deployment ------------------------------------------------------------------------------
     def deploy(self, timeout: float = 180.0, progress=lambda line: None) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from ..agent.client import AgentClient, AgentHost
-from ..expectations import Verdict
+from ..checks import Capability
 from ..target import Admission, Target
+from ..verdicts import Verdict
 from ..netns import iproute
 from ..topology import Pod, load_topology
 from .builder import PodFactory, PodRefused
@@ -31,6 +32,7 @@ AGENT_HOSTS = min(4, os.cpu_count() or 1)
 
 class LabTarget(Target):
     kind = "lab"
+    capabilities = frozenset(Capability)  # the lab sees and controls every part of its network
 
     def __init__(self, state_file: Path):
         self.state_file = Path(state_file)

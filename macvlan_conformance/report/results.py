@@ -7,13 +7,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-AREA_NAMES = {
-    "allocation": "allocation", "network-status": "allocation", "intra-vlan": "intra-VLAN",
-    "gateway": "inter-VLAN", "inter-vlan": "inter-VLAN", "addressing": "isolation", "isolation": "isolation",
-    "rules": "rules", "overlay": "overlay", "mtu": "MTU", "resilience": "resilience",
-}
+from ..checks import CHECKS, REGISTRY, area  # noqa: F401  (area: re-exported for the report templates)
+
 OUTCOMES = ("passed", "failed", "flaky")
-MATRIX_CHECKS = ("intra-vlan.same-node", "intra-vlan.cross-node", "inter-vlan.routed")
+MATRIX_CHECKS = tuple(c.id for c in CHECKS if c.matrix)
 
 
 class ResultsError(ValueError):
@@ -31,12 +28,12 @@ def load(path: str | Path) -> dict:
         raise ResultsError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict) or not isinstance(data.get("checks"), list) or "run" not in data:
         raise ResultsError(f"{path}: not a macvlan-conformance results.json (needs 'run' and 'checks')")
+    ids = [r.get("id") for r in data["checks"] if isinstance(r, dict)] + list(data.get("not_applicable") or [])
+    unknown = sorted({i for i in ids if i is not None and i not in REGISTRY}, key=str)
+    if unknown:
+        raise ResultsError(f"{path}: unknown check id {unknown[0]!r} (not a check of this version; known: "
+                           f"{', '.join(REGISTRY)})")
     return data
-
-
-def area(check_id: str | None) -> str:
-    prefix = (check_id or "other").split(".", 1)[0]
-    return AREA_NAMES.get(prefix, prefix)
 
 
 def record_key(record: dict) -> str:

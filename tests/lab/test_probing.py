@@ -4,6 +4,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from macvlan_conformance import checks
 from macvlan_conformance import expectations as ex
 from macvlan_conformance.expectations import Verdict
 from macvlan_conformance.lab.names import LabNames
@@ -25,7 +26,7 @@ def test_warm_up_teaches_every_peer_the_sources_mac(reference_lab):
     lab, _ = reference_lab
     target = LabTarget(LabNames(lab).state_file)
     try:
-        cases = [c for c in ex.cases_for(target.topology, "intra-vlan.cross-node")
+        cases = [c for c in checks.cases_for(target.topology, "intra-vlan.cross-node")
                  if c.expected == Verdict.REACHABLE_L2]
         assert cases
         for case in cases:
@@ -42,7 +43,7 @@ def test_known_mac_probing_gives_the_same_verdicts_as_arp_probing(reference_lab)
     lab, _ = reference_lab
     target = LabTarget(LabNames(lab).state_file)
     try:
-        cases = ex.cases_for(target.topology, "intra-vlan.cross-node") + ex.cases_for(target.topology,
+        cases = checks.cases_for(target.topology, "intra-vlan.cross-node") + checks.cases_for(target.topology,
                                                                                      "inter-vlan.routed")
         by_arp = Prober(target, next_hop="arp").observe_all(cases)
         by_known = Prober(target, next_hop="known").observe_all(cases)

@@ -2,8 +2,10 @@
 
 import pytest
 
+from macvlan_conformance import checks
 from macvlan_conformance import expectations as ex
 from macvlan_conformance.expectations import Verdict
+from macvlan_conformance.verdicts import judge
 from macvlan_conformance.topology import load_topology
 
 from ..conftest import TOPOLOGIES
@@ -67,7 +69,7 @@ def test_every_negative_case_has_a_positive_control():
 def test_no_negative_case_without_a_control_on_one_node():
     t = load_topology(TOPOLOGIES / "minimal.yaml")
     assert ex.own_master_cases(t) == []  # no pod on another node could serve as the control
-    for case in ex.all_cases(t):
+    for case in checks.all_cases(t):
         if case.expected in (Verdict.BLOCKED, Verdict.NO_ARP_REPLY, Verdict.NOT_SEEN):
             assert case.control is not None, case.id
 
@@ -92,23 +94,23 @@ def test_rule_cases_pair_refusals_with_controls():
 
 def test_judge():
     case = ex.intra_vlan_cases(REF)[0]
-    assert ex.judge(case, Verdict.REACHABLE_L2).passed
-    assert not ex.judge(case, Verdict.REACHABLE_ROUTED).passed
-    assert not ex.judge(case, Verdict.BLOCKED).passed
+    assert judge(case, Verdict.REACHABLE_L2).passed
+    assert not judge(case, Verdict.REACHABLE_ROUTED).passed
+    assert not judge(case, Verdict.BLOCKED).passed
     negative = ex.cross_vlan_arp_cases(REF)[0]
-    assert ex.judge(negative, Verdict.NO_ARP_REPLY, control=Verdict.ARP_REPLY).passed
-    inconclusive = ex.judge(negative, Verdict.NO_ARP_REPLY, control=Verdict.NO_ARP_REPLY)
+    assert judge(negative, Verdict.NO_ARP_REPLY, control=Verdict.ARP_REPLY).passed
+    inconclusive = judge(negative, Verdict.NO_ARP_REPLY, control=Verdict.NO_ARP_REPLY)
     assert not inconclusive.passed and inconclusive.observed == Verdict.INCONCLUSIVE
     assert "proves nothing" in inconclusive.detail
     blocked = ex.own_master_cases(REF)[0]
-    assert ex.judge(blocked, Verdict.NO_ARP_REPLY, control=Verdict.REACHABLE).passed
-    missing = ex.judge(blocked, Verdict.BLOCKED)  # the control did not run: proves nothing
+    assert judge(blocked, Verdict.NO_ARP_REPLY, control=Verdict.REACHABLE).passed
+    missing = judge(blocked, Verdict.BLOCKED)  # the control did not run: proves nothing
     assert not missing.passed and missing.observed == Verdict.INCONCLUSIVE
 
 
 def test_test_ids_read_like_the_network():
     assert "vlan100/sa-w2-dual:net1 -> vlan100/sa-w1-a" in ids(ex.intra_vlan_cases(REF))
-    assert all(" -> " in i for i in ids(ex.all_cases(REF)))
+    assert all(" -> " in i for i in ids(checks.all_cases(REF)))
 
 
 def test_the_fault_catalogue_refuses_a_topology_without_pods(reference_data):

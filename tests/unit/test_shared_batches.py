@@ -5,6 +5,7 @@ import multiprocessing
 import time
 from pathlib import Path
 
+from macvlan_conformance import checks
 from macvlan_conformance import expectations as ex
 from macvlan_conformance.probing import Observation
 from macvlan_conformance.shared_batches import SharedBatches
@@ -14,7 +15,7 @@ TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
 
 
 def _cases(check: str) -> list:
-    return ex.cases_for(load_topology(TOPOLOGIES / "reference.yaml"), check)
+    return checks.cases_for(load_topology(TOPOLOGIES / "reference.yaml"), check)
 
 
 def _worker(directory: str, check: str, log: str, out) -> None:

@@ -1,0 +1,178 @@
+"""The probes of the registered checks: each turns one case into an ``Observation`` through the target's
+agents. A probe never asserts; whatever it raises becomes a ``probe-error`` observation in ``Prober``.
+Registered by name in ``PROBES`` (``checks.Check.probe``)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from typing import TYPE_CHECKING
+
+from .checks import Capability
+from .expectations import Case
+from .observation import NEGATIVE, Observation
+from .verdicts import Verdict
+
+if TYPE_CHECKING:
+    from .probing import Prober
+
+
+def echo(p: Prober, case: Case, known_macs: bool = False) -> Observation:
+    dst_ip = p.ip_of(case.dst.key) if case.dst else case.params["ip"]
+    negative = case.expected in NEGATIVE
+    count = 3 if negative else 1
+    hop_mac = p.next_hop_mac(case) if known_macs else None
+
+    def attempt():
+        ev = p.send_echo(case.src, dst_ip, count=count, next_hop_mac=hop_mac)
+        return p.classify_echo(case, ev), ev
+
+    verdict, ev, attempts = p.retry(attempt, case.expected)
+    obs = Observation(verdict, ev, attempts, reproducer=p.target.reproducer(
+        case.src.pod, ["ping", "-c", str(count), "-W", "1", "-I", case.src.ifname, dst_ip]))
+    if case.control is not None:
+        control = echo(p, case.control)
+        obs.control, obs.control_evidence = control.verdict, control.evidence
+    return obs
+
+
+def ttl(p: Prober, case: Case) -> Observation:
+    dst_ip = p.ip_of(case.dst.key)
+    gateway_ip = str(p.target.topology.vlan(case.params["gateway_vlan"]).gateway)
+    expected_mac = p.expected_mac(case)
+
+    def attempt():
+        ev = p.target.agent(case.src.pod).call("ping", dst=dst_ip, iface=case.src.ifname, ttl=1,
+                                                  timeout=p.window)
+        expired = [r for r in ev.get("replies", []) if r["kind"] == "time-exceeded"]
+        if expired and expired[0]["src_ip"] == gateway_ip and expired[0]["src_mac"] == expected_mac:
+            return Verdict.TIME_EXCEEDED, ev
+        if ev.get("replies"):
+            return Verdict.REACHABLE_OTHER, ev
+        return p.classify_echo(case, ev), ev
+
+    verdict, ev, attempts = p.retry(attempt, case.expected)
+    return Observation(verdict, ev, attempts, reproducer=p.target.reproducer(
+        case.src.pod, ["traceroute", "-n", "-m", "1", "-i", case.src.ifname, dst_ip]))
+
+
+def gateway(p: Prober, case: Case) -> Observation:
+    gateway_ip = str(p.target.topology.vlan(case.params["vlan"]).gateway)
+    return _arp_owner(p, case, gateway_ip, Verdict.ARP_FROM_VLANIF)
+
+
+def unique_ip(p: Prober, case: Case) -> Observation:
+    return _arp_owner(p, case, p.ip_of(case.dst.key), Verdict.ARP_REPLY)
+
+
+def _arp_owner(p: Prober, case: Case, ip: str, owned: Verdict) -> Observation:
+    """ARP for ``ip`` collecting every answer over the window: ``owned`` when exactly the expected MAC
+    answered, ARP_OTHER when another MAC (or several) did, NO_ARP_REPLY when nobody did."""
+    expected_mac = p.expected_mac(case)
+
+    def attempt():
+        ev = p.send_arp(case.src, ip, multi=True)
+        if not ev["macs"]:
+            return Verdict.NO_ARP_REPLY, ev
+        return (owned if ev["macs"] == [expected_mac] else Verdict.ARP_OTHER), ev
+
+    verdict, ev, attempts = p.retry(attempt, case.expected)
+    ev["expected_mac"] = expected_mac
+    obs = Observation(verdict, ev, attempts,
+                      detail=f"answered by {ev['macs']}" if verdict == Verdict.ARP_OTHER else "",
+                      reproducer=p.target.reproducer(case.src.pod, ["arping", "-c", "3", "-I",
+                                                                       case.src.ifname, ip]))
+    if case.control is not None:
+        obs.control, obs.control_evidence, _ = p.arp_verdict(
+            case.control.src, p.ip_of(case.control.dst.key), case.control.expected)
+    return obs
+
+
+def cross_arp(p: Prober, case: Case) -> Observation:
+    control_verdict, control_ev, _ = p.arp_verdict(case.control.src, p.ip_of(case.control.dst.key),
+                                                       case.control.expected)
+    dst_ip = p.ip_of(case.dst.key)
+    verdict, ev, attempts = p.arp_verdict(case.src, dst_ip, case.expected)
+    return Observation(verdict, ev, attempts, control_verdict, control_ev,
+                       reproducer=p.target.reproducer(
+                           case.src.pod, ["arping", "-c", "3", "-I", case.src.ifname, dst_ip]))
+
+
+def broadcast(p: Prober, case: Case) -> Observation:
+    marker = f"mcmark-{uuid.uuid4().hex[:12]}"
+    witness = case.control.dst
+    receivers = [(key.split("/", 1)[0], key.split("/", 1)[1]) for key in case.params["receivers"]]
+    watched = [(witness.pod, witness.ifname)] + receivers
+    tokens = []
+    try:
+        for pod, ifname in watched:
+            token = f"{marker}-{pod}-{ifname}"
+            p.target.agent(pod).call("sniff_start", iface=ifname, marker=marker, token=token)
+            tokens.append((pod, token))
+        sent = p.target.agent(case.src.pod).call("broadcast", iface=case.src.ifname, marker=marker)
+        time.sleep(p.window / 2)  # the window in which the marker must (control) / must not arrive
+    finally:
+        seen = {}
+        for pod, token in tokens:
+            seen[token] = p.target.agent(pod).call("sniff_stop", token=token)
+    witness_seen = seen[f"{marker}-{witness.pod}-{witness.ifname}"]["seen"]
+    leaked = {f"{pod}/{ifname}": seen[f"{marker}-{pod}-{ifname}"]["seen"] for pod, ifname in receivers
+              if seen[f"{marker}-{pod}-{ifname}"]["seen"]}
+    evidence = {"marker": marker, "sent": sent, "witness": f"{witness.pod}/{witness.ifname}",
+                "witness_seen": witness_seen, "leaked_to": leaked}
+    return Observation(Verdict.SEEN if leaked else Verdict.NOT_SEEN, evidence,
+                       control=Verdict.SEEN if witness_seen else Verdict.NOT_SEEN,
+                       control_evidence={"seen": witness_seen},
+                       reproducer=p.target.reproducer(
+                           case.src.pod, ["tcpdump", "-i", case.src.ifname, "-e", "ether", "broadcast"]),
+                       detail=f"leaked to {', '.join(leaked)}" if leaked else "")
+
+def mtu(p: Prober, case: Case) -> Observation:
+    mtu = case.params["mtu"]
+    gateway_ip = str(p.target.topology.vlan(case.params["vlan"]).gateway)
+    agent = p.target.agent(case.src.pod)
+    links = {link["name"]: link for link in agent.call("describe")["links"]}
+    pod_mtu = links.get(case.src.ifname, {}).get("mtu")
+    node = p.target.topology.node(case.src.node)
+    master = node.master_name(case.src.vlan, p.target.topology.switch.native_vlan)
+    known = Capability.MASTER_MTU in p.target.capabilities
+    master_mtu = p.target.master_mtu(case.src.node, master) if known else None
+
+    def fits():
+        ev = agent.call("sys_ping", dst=gateway_ip, iface=case.src.ifname, size=mtu - 28, df=True,
+                        timeout=p.window)
+        return (Verdict.MATCHES if ev["ok"] else Verdict.MISMATCH), ev
+
+    _, fit, attempts = p.retry(fits, Verdict.MATCHES)
+    over = agent.call("sys_ping", dst=gateway_ip, iface=case.src.ifname, size=mtu - 27, df=True,
+                      timeout=p.window)
+    problems = []
+    if pod_mtu != mtu:
+        problems.append(f"pod MTU {pod_mtu} != expected {mtu}")
+    if known and pod_mtu != master_mtu:
+        problems.append(f"pod MTU {pod_mtu} != master {master} MTU {master_mtu}")
+    if not fit["ok"]:
+        problems.append(f"DF ping of {mtu - 28} bytes (= MTU {mtu}) to the gateway failed")
+    if over["ok"]:
+        problems.append(f"DF ping of {mtu - 27} bytes (MTU {mtu} + 1) got through")
+    evidence = {"pod_mtu": pod_mtu, "master": master, "master_mtu": master_mtu, "expected_mtu": mtu,
+                "df_fit": fit, "df_over": over}
+    return Observation(Verdict.MISMATCH if problems else Verdict.MATCHES, evidence, attempts,
+                       detail="; ".join(problems),
+                       not_checked=[] if known else [f"pod MTU = {master} MTU: {Capability.MASTER_MTU.value} "
+                                                     f"unknown on this target"],
+                       reproducer=p.target.reproducer(
+                           case.src.pod, ["ping", "-c", "1", "-M", "do", "-s", str(mtu - 28), "-I",
+                                          case.src.ifname, gateway_ip]))
+
+
+PROBES = {
+    "echo": echo,
+    "ttl": ttl,
+    "gateway": gateway,
+    "unique_ip": unique_ip,
+    "cross_arp": cross_arp,
+    "broadcast": broadcast,
+    "mtu": mtu,
+}
