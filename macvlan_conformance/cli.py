@@ -82,18 +82,20 @@ def cmd_report(args) -> int:
 
 
 def cmd_lab_fault(args) -> int:
-    from .faults import catalogue
+    from . import faults
     from .lab.control import lab_state
     from .lab.names import LabNames
     from .lab.target import LabTarget
+    if args.fault not in faults.NAMES:
+        raise ValueError(f"no fault named {args.fault!r}; choose one of: {', '.join(faults.NAMES)}")
     lab_state(args.name)  # validates the name and explains a lab that is not running
     target = LabTarget(LabNames(args.name).state_file)
-    faults = catalogue(target.topology)
-    if args.fault not in faults:
-        raise ValueError(f"no fault named {args.fault!r}; choose one of: {', '.join(faults)}")
-    fault = faults[args.fault]
+    reason = faults.not_applicable(target.topology).get(args.fault)
+    if reason:
+        raise ValueError(f"fault {args.fault} does not apply to lab {args.name}'s topology: {reason}")
+    fault = faults.catalogue(target.topology)[args.fault]
     (fault.apply if args.action == "apply" else fault.revert)(target)
-    err.print(f"{args.action} {fault.name}: {fault.summary}")
+    err.print(f"{args.action} {fault.name}: {fault.summary(target.topology)}")
     return 0
 
 
@@ -101,31 +103,35 @@ def cmd_selftest(args) -> int:
     """Build a lab, run the suites healthy and under every fault, print and write the detection matrix."""
     import secrets
     from pathlib import Path
-    from . import selftest
-    from .faults import catalogue
+    from . import faults, selftest
     from .lab.cleanup import teardown
     from .lab.control import lab_up
     from .lab.names import LabNames
     from .lab.target import LabTarget
     from .report import html
     from .report.results import load
+    from .topology import load_topology
 
     path = resolve_topology_path(args.topology)
+    topology = load_topology(path)
+    applicable, skipped = faults.catalogue(topology), faults.not_applicable(topology)
+    chosen = args.faults.split(",") if args.faults else list(applicable)
+    unknown = [f for f in chosen if f not in faults.NAMES]
+    if unknown:
+        raise ValueError(f"--faults: unknown {', '.join(unknown)}; choose from: {', '.join(faults.NAMES)}")
+    if args.faults and (refused := [f for f in chosen if f in skipped]):
+        raise ValueError(f"--faults: {refused[0]} does not apply to topology {topology.name}: {skipped[refused[0]]}")
     name = "st" + secrets.token_hex(3)
     with err.status("self-test: building the lab") as status:
         lab_up(path, name, progress=lambda step: status.update(f"self-test: {step}"))
         try:
             target = LabTarget(LabNames(name).state_file)
-            faults = catalogue(target.topology)
-            chosen = args.faults.split(",") if args.faults else list(faults)
-            unknown = [f for f in chosen if f not in faults]
-            if unknown:
-                raise ValueError(f"--faults: unknown {unknown}; choose from: {', '.join(faults)}")
-            matrix = selftest.run(target, [faults[f] for f in chosen], args.workers, Path(args.workdir),
+            matrix = selftest.run(target, [applicable[f] for f in chosen], args.workers, Path(args.workdir),
                                   progress=lambda line: status.update(f"self-test: {line}"))
             target.close()
         finally:
             teardown(name)
+    matrix["not_applicable"] = {} if args.faults else skipped
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(matrix, indent=1))
@@ -179,7 +185,13 @@ def cmd_render(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="macvlan-conformance", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_lab_commands(sub)
+    _add_run_commands(sub)
+    _add_cluster_commands(sub)
+    return parser
 
+
+def _add_lab_commands(sub) -> None:
     lab = sub.add_parser("lab", help="the embedded lab (needs root)")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
     up = lab_sub.add_parser("up", help="build a lab and leave it running; prints the state file path")
@@ -203,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--name", default="lab")
     fault.set_defaults(func=cmd_lab_fault)
 
+
+def _add_run_commands(sub) -> None:
     self_test = sub.add_parser("selftest", help="prove the suites catch broken networks: run them healthy and "
                                                 "under every fault, print the detection matrix (exit 1 on a "
                                                 "miss or a collateral failure)")
@@ -225,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--append-history", action="store_true", help="also append this run to the history")
     report.set_defaults(func=cmd_report)
 
+
+def _add_cluster_commands(sub) -> None:
     cluster = sub.add_parser("cluster", help="live cluster housekeeping (runs themselves: pytest --target cluster)")
     cluster_sub = cluster.add_subparsers(dest="cluster_command", required=True)
     cluster_clean = cluster_sub.add_parser("cleanup", help="delete what runs left on the cluster, by label only "
@@ -251,7 +267,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="instead: kubernetes-nmstate NodeNetworkConfigurationPolicies creating bond0 and "
                              "bond0.<vid> on every node")
     render.set_defaults(func=cmd_render)
-    return parser
 
 
 def manifests_default_image() -> str:

@@ -61,7 +61,8 @@ def run(target, faults: list[Fault], workers: int, workdir: Path,
     healthy = run_suites(target.state.name, workers, workdir / "healthy.json")
     rows = []
     for fault in faults:
-        progress(f"fault {fault.name}: {fault.summary}")
+        summary = fault.summary(target.topology)
+        progress(f"fault {fault.name}: {summary}")
         fault.apply(target)
         try:
             results = run_suites(target.state.name, workers, workdir / f"{fault.name}.json")
@@ -69,7 +70,7 @@ def run(target, faults: list[Fault], workers: int, workdir: Path,
             fault.revert(target)
             target.reload()
         failed = failed_checks(results)
-        rows.append(FaultRow(fault.name, fault.summary, sorted(fault.breaks), sorted(fault.breaks & failed),
+        rows.append(FaultRow(fault.name, summary, sorted(fault.breaks), sorted(fault.breaks & failed),
                              sorted(fault.breaks - failed), sorted(failed - fault.breaks),
                              results["summary"]["failed"]))
     return {"healthy": {"summary": healthy["summary"], "failed": sorted(failed_checks(healthy))},
@@ -86,5 +87,7 @@ def render_text(matrix: dict) -> str:
         lines.append(f"{r['name']:<{width}}  {verdict:9} breaks {len(r['breaks'])} checks"
                      f"{'; missed ' + ', '.join(r['missed']) if r['missed'] else ''}"
                      f"{'; collateral ' + ', '.join(r['collateral']) if r['collateral'] else ''}")
+    for name, reason in matrix.get("not_applicable", {}).items():
+        lines.append(f"{name:<{width}}  not applicable to this topology: {reason}")
     lines.append("self-test passed" if matrix["ok"] else "self-test FAILED")
     return "\n".join(lines)

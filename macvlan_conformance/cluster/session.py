@@ -7,8 +7,8 @@ at the end of the session on every exit path.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from .. import run_files
 from ..topology import Topology
 from . import cleanup
 from .kube import Cluster, connect
@@ -42,9 +42,11 @@ def _target(cluster: Cluster, topology: Topology, scope: RunScope, settings: Clu
                          ipam=settings.ipam, report=report, host_probe=settings.host_probe)
 
 
-def start(topology: Topology, settings: ClusterSettings, run_id: str, progress=lambda line: None) -> ClusterTarget:
+def start(topology: Topology, settings: ClusterSettings, run_id: str, progress=lambda line: None,
+          shared: Path | None = None) -> ClusterTarget:
     """Preflight (raises ``PreflightError`` before anything exists), then deploy and wait. A failure after
-    the first object was created removes the run's objects before it propagates."""
+    the first object was created removes the run's objects before it propagates. With ``shared`` (the run's
+    directory for its xdist workers) the preflight report is left there for ``attach``."""
     cluster = connect(settings.kubeconfig, settings.context)
     scope = RunScope(run_id, settings.namespace_prefix)
     progress(f"preflight against {cluster.server} (context {cluster.context})")
@@ -52,17 +54,19 @@ def start(topology: Topology, settings: ClusterSettings, run_id: str, progress=l
     target = _target(cluster, topology, scope, settings, report)
     try:
         target.deploy(settings.deploy_timeout, progress)
-        report.save(run_files.path(run_id) / PREFLIGHT_FILE)  # with what the host probes added
+        if shared is not None:
+            report.save(shared / PREFLIGHT_FILE)  # with what the host probes added
     except BaseException:
         cleanup.cleanup(cluster, run_id)
         raise
     return target
 
 
-def attach(topology: Topology, settings: ClusterSettings, run_id: str) -> ClusterTarget:
-    """A target for a run another process deployed (xdist workers), with the controller's preflight report."""
+def attach(topology: Topology, settings: ClusterSettings, run_id: str, shared: Path) -> ClusterTarget:
+    """A target for a run another process deployed (xdist workers), judging with the controller's preflight
+    report from the run's directory ``shared``."""
     cluster = connect(settings.kubeconfig, settings.context)
-    report = PreflightReport.load(run_files.path(run_id) / PREFLIGHT_FILE)
+    report = PreflightReport.load(shared / PREFLIGHT_FILE)
     return _target(cluster, topology, RunScope(run_id, settings.namespace_prefix), settings, report)
 
 

@@ -95,3 +95,58 @@ def test_agents_of_one_host_each_work_in_their_own_pod(reference_lab):
         assert {pod: (who["netns_inode"], sent["src_mac"]) for pod, (who, sent) in seen.items()} == own
     finally:
         target.close()
+
+
+def test_an_agent_killed_mid_batch_fails_only_its_cases_at_once(reference_lab):
+    """A real agent process for one pod (``python -m macvlan_conformance.agent`` in its namespace, as the
+    cluster target runs it), SIGKILLed by its first request of a batch: that pod's cases become probe-error
+    observations naming the dead stream (none waits out the 30 s answer timeout), every other case is
+    probed as usual, and the batch is cached whole."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from macvlan_conformance.agent.client import AgentClient, _LineChannel
+
+    from ..conftest import ROOT
+
+    lab, _ = reference_lab
+    target = LabTarget(LabNames(lab).state_file)
+    mine, theirs = socket.socketpair()
+    victim = "sa-w1-a"
+    proc = subprocess.Popen(["ip", "netns", "exec", target.state.pods[victim].netns, sys.executable, "-m",
+                             "macvlan_conformance.agent"], stdin=theirs, stdout=theirs, cwd=ROOT)
+    theirs.close()
+    channel = _LineChannel(mine)
+    client = AgentClient(channel, victim, release=channel.release)
+    real_call = client.call
+
+    def dying_call(op, **args):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        return real_call(op, **args)
+
+    client.call = dying_call
+    try:
+        target.agent(victim)  # the lab's agents start first; then the victim's is replaced
+        target._agents[victim] = client
+        cases = checks.cases_for(target.topology, "intra-vlan.same-node") + \
+            checks.cases_for(target.topology, "intra-vlan.cross-node")
+        assert any(c.src.pod == victim for c in cases) and any(c.src.pod != victim for c in cases)
+        prober = Prober(target)
+        observed = prober.observe_all(cases)
+        for case, obs in observed.items():
+            if case.src.pod == victim:
+                assert obs.verdict == Verdict.PROBE_ERROR, (case.id, obs)
+                assert "exited" in obs.detail or "connection lost" in obs.detail, obs.detail
+                assert "within 30 s" not in obs.detail
+            else:
+                assert obs.verdict == Verdict.REACHABLE_L2, (case.id, obs.verdict, obs.detail)
+        assert all(prober.cached(c) is observed[c] for c in cases)
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
+        target.close()
