@@ -2,7 +2,7 @@
 
 It speaks the wire protocol the official client uses: JSON objects and Status errors, bearer-token
 auth, label and field selectors, watches (JSON lines), and the exec websocket (v4.channel.k8s.io:
-channel 0 stdin, 1 stdout, 2 stderr, 3 status). CRDs are the real ones from ``tests/data/crds`` and
+channel 0 stdin, 1 stdout, 2 stderr, 3 status). CRDs are the real ones from ``macvlan_conformance/crds`` and
 custom objects are validated against their ``openAPIV3Schema`` on create, as an API server does.
 
 What happens to pods is a *kubelet* plugged in by the test: ``LabKubelet`` (``lab_kubelet.py``) gives them
@@ -27,7 +27,7 @@ import jsonschema
 import yaml
 from aiohttp import WSMsgType, web
 
-CRDS = Path(__file__).resolve().parents[1] / "data" / "crds"
+CRDS = Path(__file__).resolve().parents[2] / "macvlan_conformance" / "crds"
 STATUS_OK = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
 
 

@@ -1,6 +1,6 @@
 """Rendered cluster manifests validate against the real schemas: Kubernetes core objects with
 kubernetes-validate (strict), NADs and Spiderpool objects against the openAPIV3Schema of the real CRDs in
-``tests/data/crds``, and the Multus annotations against the NPWG network-selection format."""
+``macvlan_conformance/crds``, and the Multus annotations against the NPWG network-selection format."""
 
 import json
 
@@ -16,7 +16,7 @@ from macvlan_conformance.topology import load_topology, resolve_attachments
 
 from ..conftest import ROOT, TOPOLOGIES
 
-CRDS = ROOT / "tests" / "data" / "crds"  # copies of ../shared/crds (see its README)
+CRDS = ROOT / "macvlan_conformance" / "crds"  # copies of ../shared/crds (see its README)
 DATA = ROOT / "tests" / "data"
 K8S_VERSION = "1.37.0"
 SCOPE = RunScope("t1234567")
