@@ -10,13 +10,14 @@ PYTEST      := $(PY) -m pytest
 REPORTS     ?= reports
 TOPOLOGY    ?= reference
 WORKERS     ?= 1
+TARGET      ?= lab
 APT_PACKAGES := openvswitch-switch containernetworking-plugins iproute2 iputils-ping iputils-arping \
                 traceroute tcpdump ethtool procps util-linux python3-venv nftables chromium
 ALLURE      ?= 3.18.0
 # pytest-xdist only for WORKERS > 1 (on the lab a serial run is the faster one: see bench/README.md)
 XDIST       := $(if $(filter-out 0 1,$(WORKERS)),-n $(WORKERS) --dist loadfile)
 
-.PHONY: setup host-packages venv conformance report selftest test lab-cleanup clean
+.PHONY: setup host-packages venv components conformance report selftest test lab-cleanup clean
 
 setup: host-packages venv
 
@@ -32,6 +33,11 @@ host-packages:
 
 venv: $(VENV)/.installed
 
+# The real kube-apiserver, kube-controller-manager, etcd and Multus, built from their pinned Go modules into
+# ~/.cache/macvlan-conformance (a no-op once built; about 20 minutes cold on 2 cores). Needs Go >= 1.26.
+components:
+	@PATH="$$PATH:/usr/local/go/bin" bash components/build.sh >/dev/null
+
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -39,11 +45,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-# The conformance suites on a lab built for this run (torn down at the end, also on Ctrl-C).
+# The conformance suites on a lab built for this run (torn down at the end, also on Ctrl-C); TARGET=kube runs
+# them through a real control plane on the lab (the cluster target against kube-apiserver and real Multus).
 # Exit status: pytest's (0 all checks passed, 1 some failed); the reports are written either way.
-conformance: setup
+conformance: setup $(if $(filter kube,$(TARGET)),components)
 	@mkdir -p $(REPORTS)
-	$(PYTEST) suites --target lab --topology $(TOPOLOGY) $(XDIST) \
+	$(PYTEST) suites --target $(TARGET) --topology $(TOPOLOGY) $(XDIST) \
 	  --junitxml=$(REPORTS)/junit.xml --alluredir=$(REPORTS)/allure-results \
 	  --results $(REPORTS)/results.json --catalogue $(REPORTS)/catalogue.yaml \
 	  --html-report $(REPORTS)/conformance.html --history $(REPORTS)/history.jsonl
@@ -62,7 +69,7 @@ selftest: setup
 
 # Our own tests. pytest exits 5 when it collects nothing (e.g. a -k that matches no test): that
 # is said loudly and not treated as a failure of the code under test.
-test: setup
+test: setup components
 	$(PYTEST) tests $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "macvlan-conformance: pytest collected no tests (exit 5)"; exit 0; fi; exit $$rc
 

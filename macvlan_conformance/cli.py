@@ -21,9 +21,16 @@ def cmd_lab_up(args) -> int:
     from .lab.control import lab_up
     path = resolve_topology_path(args.topology)
     with err.status(f"lab {args.name}: starting") as status:
-        state = lab_up(path, args.name, progress=lambda step: status.update(f"lab {args.name}: {step}"))
-    err.print(f"lab [bold]{args.name}[/] is up: {len(state.nodes)} nodes, {len(state.pods)} pods "
-              f"(topology {state.topology_name})")
+        state = lab_up(path, args.name, progress=lambda step: status.update(f"lab {args.name}: {step}"),
+                       control_plane=args.control_plane)
+    if state.kube:
+        err.print(f"lab [bold]{args.name}[/] is up with a Kubernetes control plane at {state.kube.server}: "
+                  f"{len(state.nodes)} Ready nodes, the topology's networks installed, no pods "
+                  f"(topology {state.topology_name})\n  admin:      KUBECONFIG={state.kube.admin_kubeconfig}\n"
+                  f"  run's user: KUBECONFIG={state.kube.user_kubeconfig}", highlight=False)
+    else:
+        err.print(f"lab [bold]{args.name}[/] is up: {len(state.nodes)} nodes, {len(state.pods)} pods "
+                  f"(topology {state.topology_name})")
     print(f"{state.run_dir}/state.json")
     return 0
 
@@ -197,6 +204,10 @@ def _add_lab_commands(sub) -> None:
     up = lab_sub.add_parser("up", help="build a lab and leave it running; prints the state file path")
     up.add_argument("--topology", help="topology YAML file, or a name under topologies/ (default: reference)")
     up.add_argument("--name", default="lab", help="lab name: 1-10 lowercase letters/digits (default: lab)")
+    up.add_argument("--control-plane", choices=["none", "kube"], default="none",
+                    help="kube: also run a real Kubernetes control plane (etcd, kube-apiserver, "
+                         "kube-controller-manager) with node agents and the real Multus; pods then come only "
+                         "through its API (default: none, the embedded lab with its pods)")
     up.set_defaults(func=cmd_lab_up)
     state = lab_sub.add_parser("state", help="print a running lab's state JSON")
     state.add_argument("--name", default="lab")
@@ -276,6 +287,7 @@ def manifests_default_image() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from .cluster.kube import ClusterError
+    from .controlplane.processes import ControlPlaneError
     from .lab.builder import LabExistsError, PodRefused
     from .lab.cni import CniError
     from .lab.commands import CommandError
@@ -294,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except ClusterError as exc:
         err.print(f"[red]cluster error:[/] {exc}", highlight=False)
+        return 1
+    except ControlPlaneError as exc:
+        err.print(f"[red]control plane error:[/] {exc}", highlight=False)
         return 1
     except KeyboardInterrupt:
         err.print("interrupted; everything this command created was removed")

@@ -36,14 +36,19 @@ def namespace(scope: RunScope) -> dict:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(scope.namespace, scope)}
 
 
-def ippool(pool: IPPool, scope: RunScope) -> dict:
+def ippool_spec(pool: IPPool) -> dict:
+    """A SpiderIPPool's ``spec`` (v2beta1) for ``pool``."""
     spec: dict = {"ipVersion": 4, "subnet": str(pool.subnet), "ips": list(pool.ips)}
     if pool.exclude_ips:
         spec["excludeIPs"] = list(pool.exclude_ips)
     if pool.gateway:
         spec["gateway"] = str(pool.gateway)
+    return spec
+
+
+def ippool(pool: IPPool, scope: RunScope) -> dict:
     return {"apiVersion": "spiderpool.spidernet.io/v2beta1", "kind": "SpiderIPPool",
-            "metadata": _meta(pool.name, scope), "spec": spec}
+            "metadata": _meta(pool.name, scope), "spec": ippool_spec(pool)}
 
 
 def ipam_config(kind: IpamKind, pool: IPPool) -> dict:

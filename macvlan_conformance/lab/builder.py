@@ -65,8 +65,10 @@ def _create_namespaces(names: list[str]) -> None:
 class LabBuilder:
     """One bring-up of one lab. Use ``build_lab``."""
 
-    def __init__(self, topology: Topology, topology_path: Path, name: str, progress: Progress | None = None):
+    def __init__(self, topology: Topology, topology_path: Path, name: str, progress: Progress | None = None,
+                 control_plane: str = "none"):
         self.t = topology
+        self.control_plane = control_plane
         self.names = LabNames(name)
         self.progress = progress or (lambda step: None)
         self.ovs = OvsInstance(self.names.run_dir, self.names.fabric_ns, name)
@@ -91,6 +93,11 @@ class LabBuilder:
             self._fabric()
             self._nodes_and_router()
             self.state.save(self.names.state_file)
+            if self.control_plane == "kube":
+                from . import kube
+                self.state.kube = kube.start(self.t, self.state.topology_path, lab, self.progress)
+                self.state.save(self.names.state_file)
+                return self.state
             self.progress(f"attaching {len(self.t.pods)} pods")
             factory = PodFactory(self.t, self.state)
             factory.create_many(self.t.pods)
@@ -346,7 +353,9 @@ class PodFactory:
 
 
 def build_lab(topology: Topology, topology_path: str | Path, name: str,
-              progress: Progress | None = None) -> LabState:
-    """Bring a lab up; returns its state (also saved to the state file). Cleans up on any failure."""
-    return LabBuilder(topology, Path(topology_path), name, progress).build()
+              progress: Progress | None = None, control_plane: str = "none") -> LabState:
+    """Bring a lab up; returns its state (also saved to the state file). Cleans up on any failure. With
+    ``control_plane="kube"`` the topology's pods are not attached: the lab runs a real control plane and
+    pods come through its API (``lab.kube``)."""
+    return LabBuilder(topology, Path(topology_path), name, progress, control_plane).build()
 

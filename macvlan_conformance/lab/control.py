@@ -16,12 +16,19 @@ class LabNotFound(RuntimeError):
     pass
 
 
-def lab_up(topology_path: str | Path, name: str, progress: Progress | None = None) -> LabState:
-    """Validate the topology and the host, then build the lab. Nothing is left behind on failure."""
+CONTROL_PLANES = ("none", "kube")
+
+
+def lab_up(topology_path: str | Path, name: str, progress: Progress | None = None,
+           control_plane: str = "none") -> LabState:
+    """Validate the topology and the host, then build the lab (with ``control_plane="kube"``: the kube lab,
+    see ``lab.kube``). Nothing is left behind on failure."""
     check_lab_name(name)
+    if control_plane not in CONTROL_PLANES:
+        raise ValueError(f"--control-plane {control_plane!r}: use one of {', '.join(CONTROL_PLANES)}")
     topology = load_topology(topology_path)
     check_host()
-    return build_lab(topology, topology_path, name, progress)
+    return build_lab(topology, topology_path, name, progress, control_plane)
 
 
 def lab_state(name: str) -> LabState:

@@ -68,6 +68,16 @@ class TrunkPortState(BaseModel):
     port: str
 
 
+class KubeState(BaseModel):
+    """The kube lab's control plane (``lab up --control-plane kube``)."""
+
+    server: str
+    admin_kubeconfig: str
+    user_kubeconfig: str        # exactly the RBAC a run needs (README)
+    directory: str
+    multus_version: str
+
+
 class LabState(BaseModel):
     name: str
     topology_path: str
@@ -83,6 +93,7 @@ class LabState(BaseModel):
     nodes: dict[str, NodeState] = Field(default_factory=dict)
     pods: dict[str, PodState] = Field(default_factory=dict)
     namespaces: list[str] = Field(default_factory=list)
+    kube: KubeState | None = None   # set on a kube lab: pods then come only through its API
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")

@@ -1,0 +1,113 @@
+"""Pod sandboxes of the kube lab: a network namespace per pod, its NICs from the **real Multus** thin plugin.
+
+Multus is run the way a container runtime runs the node's CNI plugin: ``CNI_COMMAND`` ADD/DEL,
+``CNI_CONTAINERID``, ``CNI_NETNS``, ``CNI_IFNAME=eth0``, ``CNI_ARGS`` with ``IgnoreUnknown``,
+``K8S_POD_NAMESPACE``, ``K8S_POD_NAME``, ``K8S_POD_INFRA_CONTAINER_ID`` and ``K8S_POD_UID``, and its own
+configuration on stdin: the lab's kubeconfig for Multus' user, the overlay stand-in (the real ``bridge``
+plugin on the node's pod CIDR) as its cluster network, a private cache directory. It runs inside the node's
+namespace, so its delegates (macvlan, bridge, the Spiderpool IPAM stand-in) find the node's masters there,
+and Multus itself reads NADs from and writes network-status to the API server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from .. import netconf
+from ..topology import Topology
+from .cleanup import delete_namespaces
+from .commands import in_netns
+from .names import LabNames
+
+MULTUS_CONF_VERSION = "0.3.1"  # Multus' own config (its delegates keep theirs)
+ADD_TIMEOUT_S = 60.0
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+class MultusSandbox:
+    def __init__(self, topology: Topology, lab: str, node: str, *, multus: Path, cni_dirs: list[Path],
+                 multus_kubeconfig: Path, ipam_kubeconfig: Path):
+        self.t = topology
+        self.names = LabNames(lab)
+        self.node = node
+        self.multus = multus
+        self.cni_dirs = cni_dirs
+        self.ipam_kubeconfig = ipam_kubeconfig
+        self.dir = self.names.run_dir / "multus" / node
+        self.dir.mkdir(parents=True, exist_ok=True)
+        overlay = netconf.overlay_conflist(topology, node, self.names.run_dir / "ipam" / node, LabNames.OVERLAY_BRIDGE)
+        self.cluster_network = self.dir / f"{topology.overlay.name}.conflist"
+        self.cluster_network.write_text(json.dumps(overlay, indent=1))
+        self.config = {"cniVersion": MULTUS_CONF_VERSION, "name": "multus-cni-network", "type": "multus",
+                       "kubeconfig": str(multus_kubeconfig), "clusterNetwork": str(self.cluster_network),
+                       "multusNamespace": "kube-system", "cniDir": str(self.dir / "cache"),
+                       "binDir": str(cni_dirs[0]), "logToStderr": True, "logLevel": "error"}
+
+    # --- the node agent's Sandbox protocol ---------------------------------------------------------
+    def netns(self, pod) -> str:
+        return self.names.pod_ns(f"{pod.metadata.namespace}.{pod.metadata.name}")
+
+    def host_netns(self) -> str:
+        return self.names.node_ns(self.node)
+
+    def add(self, pod) -> list[str]:
+        """Create the pod's namespace and run Multus ADD; the pod's eth0 addresses (a failure removes the
+        namespace again and raises ``SandboxError`` with Multus' message)."""
+        netns = self.netns(pod)
+        subprocess.run(["ip", "netns", "add", netns], check=False, capture_output=True)
+        subprocess.run(in_netns(netns, ["ip", "link", "set", "lo", "up"]), check=True, capture_output=True)
+        try:
+            result = self._multus("ADD", pod, netns)
+        except SandboxError:
+            self._multus("DEL", pod, netns, check=False)
+            delete_namespaces([netns])
+            raise
+        return eth0_ips(result)
+
+    def delete(self, pod) -> None:
+        netns = self.netns(pod)
+        if Path(f"/run/netns/{netns}").exists():
+            self._multus("DEL", pod, netns, check=False)
+            delete_namespaces([netns])
+
+    # --- Multus ------------------------------------------------------------------------------------
+    def _multus(self, command: str, pod, netns: str, check: bool = True) -> dict:
+        container_id = pod.metadata.uid.replace("-", "")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}
+        env.update({
+            "CNI_COMMAND": command, "CNI_CONTAINERID": container_id, "CNI_NETNS": f"/run/netns/{netns}",
+            "CNI_IFNAME": "eth0", "CNI_PATH": ":".join(str(d) for d in self.cni_dirs),
+            "CNI_ARGS": (f"IgnoreUnknown=1;K8S_POD_NAMESPACE={pod.metadata.namespace};K8S_POD_NAME="
+                         f"{pod.metadata.name};K8S_POD_INFRA_CONTAINER_ID={container_id};K8S_POD_UID={pod.metadata.uid}"),
+            "MACVLAN_CONFORMANCE_IPAM_KUBECONFIG": str(self.ipam_kubeconfig),
+        })
+        proc = subprocess.run(in_netns(self.host_netns(), [str(self.multus)]), input=json.dumps(self.config),
+                              env=env, capture_output=True, text=True, timeout=ADD_TIMEOUT_S)
+        if proc.returncode != 0:
+            if not check:
+                return {}
+            raise SandboxError(_cni_error(proc))
+        return json.loads(proc.stdout) if proc.stdout.strip() else {}
+
+
+def eth0_ips(result: dict) -> list[str]:
+    """The addresses of eth0 in a CNI result (without prefix length)."""
+    names = [i.get("name") for i in result.get("interfaces", [])]
+    return [ip["address"].split("/")[0] for ip in result.get("ips", [])
+            if ip.get("interface") is None or names[ip["interface"]] == "eth0"]
+
+
+def _cni_error(proc: subprocess.CompletedProcess) -> str:
+    """Multus' error as the kubelet reports it: ``plugin type="multus" name="..." failed (add): <msg>``."""
+    try:
+        error = json.loads(proc.stdout)
+        message = error.get("msg", "") + (f": {error['details']}" if error.get("details") else "")
+    except (json.JSONDecodeError, AttributeError):
+        message = (proc.stdout or proc.stderr).strip() or f"exit status {proc.returncode}"
+    return f'plugin type="multus" name="multus-cni-network" failed (add): {message}'
