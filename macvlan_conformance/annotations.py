@@ -82,22 +82,39 @@ def parse_networks(value: str, default_namespace: str) -> list[NetworkSelection]
     return selections
 
 
-def parse_pool_selection(annotations: dict[str, str]) -> dict[str | None, str]:
-    """Spiderpool pool choice: ``{ifname: pool}``; key ``None`` is the single-NIC ``ippool`` form.
+@dataclass(frozen=True)
+class PoolChoice:
+    """One Spiderpool pool selection: the pool, and whether the NIC's default route is cleaned (None: the
+    annotation does not say; the network's IPAM decides)."""
 
-    ``ipam.spidernet.io/ippools`` (per interface) wins over ``ipam.spidernet.io/ippool``.
+    pool: str
+    clean_gateway: bool | None = None
+
+
+def parse_pool_selection(annotations: dict[str, str]) -> dict[str | None, PoolChoice]:
+    """Spiderpool pool choice: ``{ifname: PoolChoice}``; key ``None`` is the ``ippool`` form, which applies
+    to every Spiderpool NIC of the pod (spidernet-io/spiderpool ``pkg/ipam/pool_selections.go``
+    ``getPoolCandidates``).
+
+    ``ipam.spidernet.io/ippools`` (per interface, with ``cleangateway``) wins over ``ipam.spidernet.io/ippool``
+    (whose gateway cleaning comes from the network's IPAM, never from the annotation).
     """
     if IPPOOLS in annotations:
         try:
             entries = json.loads(annotations[IPPOOLS])
         except json.JSONDecodeError as exc:
             raise ValueError(f"{IPPOOLS} is not valid JSON ({exc.msg})") from None
-        chosen: dict[str | None, str] = {}
+        if not isinstance(entries, list):
+            raise ValueError(f"{IPPOOLS} must be a JSON list of {{\"interface\", \"ipv4\"}} objects")
+        chosen: dict[str | None, PoolChoice] = {}
         for i, entry in enumerate(entries):
             pools = entry.get("ipv4") if isinstance(entry, dict) else None
             if not isinstance(entry, dict) or not entry.get("interface") or not pools:
                 raise ValueError(f'{IPPOOLS}[{i}] needs "interface" and a non-empty "ipv4" list')
-            chosen[entry["interface"]] = pools[0]
+            clean = entry.get("cleangateway", False)
+            if not isinstance(clean, bool):
+                raise ValueError(f"{IPPOOLS}[{i}].cleangateway must be true or false, got {clean!r}")
+            chosen[entry["interface"]] = PoolChoice(pools[0], clean)
         return chosen
     if IPPOOL in annotations:
         try:
@@ -107,7 +124,7 @@ def parse_pool_selection(annotations: dict[str, str]) -> dict[str | None, str]:
         pools = entry.get("ipv4") if isinstance(entry, dict) else None
         if not pools:
             raise ValueError(f'{IPPOOL} needs a non-empty "ipv4" list, e.g. {{"ipv4":["pool-a"]}}')
-        return {None: pools[0]}
+        return {None: PoolChoice(pools[0])}
     return {}
 
 

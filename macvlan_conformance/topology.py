@@ -145,12 +145,19 @@ class Network(_Model):
     mode: MacvlanMode = "bridge"
     ippool: str
     mtu: int | None = Field(default=None, ge=576, le=9216)
+    clean_gateway_setting: bool | None = Field(default=None, alias="cleanGateway")
 
     _check_name = field_validator("name", "namespace")(lambda cls, v: _dns_label(v))
 
     @property
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def clean_gateway(self) -> bool:
+        """Whether the network's IPAM leaves out the default route (Spiderpool's ``clean_gateway``): as
+        ``cleanGateway`` says, by default for overlay networks only (their pods' eth0 keeps the route)."""
+        return self.clean_gateway_setting if self.clean_gateway_setting is not None else self.type == "overlay"
 
 
 class Pod(_Model):
@@ -174,6 +181,7 @@ class Attachment:
     pool: IPPool | None
     vlan: Vlan | None
     default: bool
+    default_route: bool = False   # the IPAM returns a default route for this NIC (see resolve_attachments)
 
     @property
     def kind(self) -> str:
@@ -261,6 +269,10 @@ def _expand(item: str):
 def resolve_attachments(topology: Topology, pod: Pod) -> list[Attachment]:
     """Multus' reading of the pod: eth0 from the default network, then net1, net2... (or named ifnames).
 
+    Pools as Spiderpool picks them: the interface's ``ippools`` entry, else the ``ippool`` form (every NIC),
+    else the network's pool. Every Spiderpool NIC gets a default route through its pool's gateway unless
+    its ``ippools`` entry says ``cleangateway: true``, or (for the other forms) the network's IPAM cleans
+    it (spidernet-io/spiderpool ``cmd/spiderpool/cmd/command_add.go``, ``pkg/utils/convert/convert.go``).
     Raises ``ValueError`` for annotations that do not parse or name unknown networks or pools.
     """
     networks = {n.ref: n for n in topology.networks}
@@ -276,14 +288,14 @@ def resolve_attachments(topology: Topology, pod: Pod) -> list[Attachment]:
 
     def attach(network: Network | None, ifname: str, default: bool) -> Attachment:
         if network is None:
-            return Attachment(pod.name, ifname, None, None, None, default)
-        # the single-NIC ``ippool`` form applies to the first interface that takes its IP from a pool
-        pool_name = chosen_pools.get(ifname) or chosen_pools.pop(None, None) or network.ippool
-        if pool_name not in pools:
-            raise ValueError(f"interface {ifname} selects IP pool {pool_name!r}, which is not defined under 'ippools'")
+            return Attachment(pod.name, ifname, None, None, None, default, default_route=True)
+        choice = chosen_pools.get(ifname) or chosen_pools.get(None) or ann.PoolChoice(network.ippool)
+        if choice.pool not in pools:
+            raise ValueError(f"interface {ifname} selects IP pool {choice.pool!r}, which is not defined under 'ippools'")
         vlan_id = topology.master_vlan(network.master, topology.node(pod.node).bond.name)
         vlan = next((v for v in topology.vlans if v.id == vlan_id), None)
-        return Attachment(pod.name, ifname, network, pools[pool_name], vlan, default)
+        clean = choice.clean_gateway if choice.clean_gateway is not None else network.clean_gateway
+        return Attachment(pod.name, ifname, network, pools[choice.pool], vlan, default, default_route=not clean)
 
     default_value = pod.annotations.get(ann.DEFAULT_NETWORK)
     default_network = lookup(ann.parse_default_network(default_value, pod.namespace), ann.DEFAULT_NETWORK) \

@@ -28,3 +28,14 @@ def run_suites(tmp_path, *args, name="results"):
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert results.exists(), f"no results.json; pytest said:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
     return proc, json.loads(results.read_text())
+
+
+@pytest.fixture(scope="session")
+def reference_lab():
+    """The reference topology, built once by the CLI for the lab and kube tests; removed at the end."""
+    from .lab.conftest import cli, lab_name
+    name = lab_name("ref")
+    out = cli("lab", "up", "--name", name, "--topology", str(TOPOLOGIES / "reference.yaml"))
+    state = json.loads(Path(out.stdout.strip()).read_text())
+    yield name, state
+    cli("lab", "down", "--name", name, check=False)

@@ -42,9 +42,9 @@ MULTUS_RULES = [
     {"apiGroups": [""], "resources": ["pods", "pods/status"], "verbs": ["get", "update"]},
     {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch", "update"]},
 ]
-# The Spiderpool IPAM stand-in: reads pods, allocates in the pools' status.
+# The Spiderpool IPAM stand-in: reads pods (and their namespace's default pools), allocates in the pools' status.
 IPAM_RULES = [
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["get"]},
     {"apiGroups": ["spiderpool.spidernet.io"], "resources": ["spiderippools"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["spiderpool.spidernet.io"], "resources": ["spiderippools/status"],
      "verbs": ["get", "update", "patch"]},
@@ -101,13 +101,24 @@ def install_networks(api: client.ApiClient, topology: Topology) -> None:
                "metadata": {"name": pool.name, "labels": {LAB_LABEL: "network"}}, "spec": manifests.ippool_spec(pool)}
         custom.create_cluster_custom_object("spiderpool.spidernet.io", "v2beta1", "spiderippools", obj)
     for network in topology.networks:
-        config = netconf.macvlan_conflist(network, netconf.spiderpool_ipam())
+        config = netconf.macvlan_conflist(network, installed_ipam(network))
         obj = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
                "metadata": {"name": network.name, "namespace": network.namespace, "labels": {LAB_LABEL: "network"},
                             "annotations": {manifests.NETWORK_TYPE_ANNOTATION: f"macvlan-{network.type}"}},
                "spec": {"config": json.dumps(config, indent=2)}}
         custom.create_namespaced_custom_object("k8s.cni.cncf.io", "v1", network.namespace,
                                                "network-attachment-definitions", obj)
+
+
+def installed_ipam(network) -> dict:
+    """A network's IPAM as Spiderpool renders it into the NAD from a SpiderMultusConfig: the network's pool
+    as ``default_ipv4_ippool`` (spidernet-io/spiderpool ``pkg/ipam/pool_selections.go`` reads it when the pod
+    names no pool) and its ``clean_gateway`` (``Network.clean_gateway``: by default on macvlan-overlay
+    networks, so that the overlay's eth0 keeps the pod's only default route)."""
+    ipam = {**netconf.spiderpool_ipam(), "default_ipv4_ippool": [network.ippool]}
+    if network.clean_gateway:
+        ipam["clean_gateway"] = True
+    return ipam
 
 
 def record_multus(api: client.ApiClient, nodes: int, version: str) -> None:

@@ -230,7 +230,7 @@ class PodFactory:
         if att.network is None:
             return netconf.overlay_conflist(self.t, node, self.run_dir / "ipam" / node, LabNames.OVERLAY_BRIDGE)
         address = self.pools.allocate(att.pool, f"{container_id}/{att.ifname}")
-        conflist = netconf.macvlan_conflist(att.network, netconf.static_ipam(att.pool, address, att.default))
+        conflist = netconf.macvlan_conflist(att.network, netconf.static_ipam(att.pool, address, att.default_route))
         conflist["plugins"][0].update(override or {})
         return conflist
 

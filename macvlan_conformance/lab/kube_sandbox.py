@@ -6,7 +6,8 @@ Multus is run the way a container runtime runs the node's CNI plugin: ``CNI_COMM
 configuration on stdin: the lab's kubeconfig for Multus' user, the overlay stand-in (the real ``bridge``
 plugin on the node's pod CIDR) as its cluster network, a private cache directory. It runs inside the node's
 namespace, so its delegates (macvlan, bridge, the Spiderpool IPAM stand-in) find the node's masters there,
-and Multus itself reads NADs from and writes network-status to the API server.
+and Multus itself reads NADs from and writes network-status to the API server, which the node's namespace
+reaches through its ``ApiRelay``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
 
 from .. import netconf
 from ..topology import Topology
+from .api_route import ApiRelay
 from .cleanup import delete_namespaces
 from .commands import in_netns
 from .names import LabNames
@@ -48,6 +53,11 @@ class MultusSandbox:
                        "kubeconfig": str(multus_kubeconfig), "clusterNetwork": str(self.cluster_network),
                        "multusNamespace": "kube-system", "cniDir": str(self.dir / "cache"),
                        "binDir": str(cni_dirs[0]), "logToStderr": True, "logLevel": "error"}
+        server = yaml.safe_load(Path(multus_kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
+        self.relay = ApiRelay(self.host_netns(), urlsplit(server).port)
+
+    def close(self) -> None:
+        self.relay.close()
 
     # --- the node agent's Sandbox protocol ---------------------------------------------------------
     def netns(self, pod) -> str:
@@ -111,3 +121,11 @@ def _cni_error(proc: subprocess.CompletedProcess) -> str:
     except (json.JSONDecodeError, AttributeError):
         message = (proc.stdout or proc.stderr).strip() or f"exit status {proc.returncode}"
     return f'plugin type="multus" name="multus-cni-network" failed (add): {message}'
+
+
+def multus_sandbox(node: str, *, lab: str, topology: str, multus: str, cni_dirs: list[str], multus_kubeconfig: str,
+                   ipam_kubeconfig: str) -> MultusSandbox:
+    """The node agent's factory for the ``multus`` sandbox kind (options from its JSON config)."""
+    from ..topology import load_topology
+    return MultusSandbox(load_topology(topology), lab, node, multus=Path(multus), cni_dirs=[Path(d) for d in cni_dirs],
+                         multus_kubeconfig=Path(multus_kubeconfig), ipam_kubeconfig=Path(ipam_kubeconfig))

@@ -11,20 +11,22 @@ def cni_args(namespace: str, pod: str, container_id: str, uid: str) -> str:
 
 
 def network_statuses(network_name: str, result: dict, default: bool) -> list[dict]:
-    """One entry per result interface that has a ``sandbox``; IPs mapped by ``ips[].interface``."""
+    """One entry per result interface that has a ``sandbox``; IPs mapped by ``ips[].interface``; ``gateway``
+    from the result's default routes, on every entry (network-attachment-definition-client
+    ``pkg/utils/net-attach-def.go`` ``CreateNetworkStatuses``: ``routes[].gw`` of routes to 0.0.0.0/0 or ::/0);
+    ``dns`` always, ``default`` only when true. A default route without ``gw`` gives ``"<nil>"``, as the Go
+    code prints a nil ``net.IP`` (seen from the real Multus on the overlay's eth0)."""
     entries = []
     interfaces = result.get("interfaces", [])
+    gateways = [r.get("gw") or "<nil>" for r in result.get("routes", []) if r.get("dst") in ("0.0.0.0/0", "::/0")]
     for index, iface in enumerate(interfaces):
         if not iface.get("sandbox"):
             continue
         ips = [ip["address"].split("/")[0] for ip in result.get("ips", []) if ip.get("interface") == index]
         entry = {"name": network_name, "interface": iface["name"], "ips": ips, "mac": iface.get("mac", ""),
                  "default": default, "dns": result.get("dns", {})}
-        if default:
-            gateways = [ip["gateway"] for ip in result.get("ips", [])
-                        if ip.get("interface") == index and ip.get("gateway")]
-            if gateways:
-                entry["gateway"] = gateways
+        if gateways:
+            entry["gateway"] = gateways
         if not default:
             entry.pop("default")
         entries.append(entry)

@@ -27,6 +27,7 @@ from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_a
 
 GROUP, VERSION, PLURAL = "spiderpool.spidernet.io", "v2beta1", "spiderippools"
 RETRIES = 5  # pkg/utils/retry DefaultRetry.Steps
+MAX_RANGE = 1 << 20  # addresses one spec.ips/excludeIPs item may expand to (upstream expands them all too)
 IP_USED_OUT = "all IP addresses used out"  # constant.ErrIPUsedOut
 RETRIES_EXHAUSTED = "exhaust all retries"  # constant.ErrRetriesExhausted
 
@@ -104,6 +105,9 @@ def _expand(items: list[str], version: int, where: str) -> set:
             raise AllocationError(f"{where}: {item!r} is not an IP address or range 'a-b'") from None
         if start.version != version or end.version != version or end < start:
             raise AllocationError(f"{where}: {item!r} is not an IPv{version} range in ascending order")
+        if int(end) - int(start) >= MAX_RANGE:
+            raise AllocationError(f"{where}: {item!r} has more than {MAX_RANGE} addresses, more than the "
+                                  "Spiderpool stand-in expands; split the pool")
         found.update(ipaddress.ip_address(n) for n in range(int(start), int(end) + 1))
     return found
 

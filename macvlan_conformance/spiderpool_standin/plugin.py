@@ -245,7 +245,10 @@ def main(env: Mapping[str, str] | None = None, stdin=None, stdout=None) -> int:
     data = b"" if command == "VERSION" else (stdin if stdin is not None else sys.stdin.buffer).read()
     try:
         result = _run(command, env, data)
-    except CniError as exc:
+    except Exception as exc:  # the CNI contract: every failure is a JSON error on stdout, exit status 1
+        if not isinstance(exc, CniError):  # e.g. the API server unreachable (urllib3 errors)
+            exc = CniError(ERR_INTERNAL, f"{POST_IPAM if command == 'ADD' else 'spiderpool IPAM error'}: "
+                           f"{type(exc).__name__}: {exc}", f"Spiderpool stand-in, CNI_COMMAND={command}")
         error = {"cniVersion": _conf_version(data), "code": exc.code, "msg": exc.msg}
         if exc.details:
             error["details"] = exc.details
@@ -263,7 +266,8 @@ def install_plugin(bin_dir: Path, python: str = sys.executable) -> Path:
     target = bin_dir / "spiderpool"
     # abspath, not resolve(): a venv's python is a symlink whose location selects the venv.
     # -P keeps the caller's cwd out of sys.path, so the installed package is the one imported.
-    script = f'#!/bin/sh\nexec {shlex.quote(os.path.abspath(python))} -P -m macvlan_conformance.spiderpool_standin "$@"\n'
+    interpreter = shlex.quote(os.path.abspath(python))
+    script = f'#!/bin/sh\nexec {interpreter} -P -m macvlan_conformance.spiderpool_standin "$@"\n'
     tmp = target.with_name(".spiderpool.tmp")
     tmp.write_text(script)
     tmp.chmod(0o755)

@@ -70,13 +70,3 @@ def lab_name(prefix="it") -> str:
 def needs_root():
     if os.geteuid() != 0:
         pytest.fail("lab integration tests need root (network namespaces, Open vSwitch)", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def reference_lab():
-    """The reference topology, built once by the CLI for the lab tests; removed at the end."""
-    name = lab_name("ref")
-    out = cli("lab", "up", "--name", name, "--topology", str(TOPOLOGIES / "reference.yaml"))
-    state = json.loads(Path(out.stdout.strip()).read_text())
-    yield name, state
-    cli("lab", "down", "--name", name, check=False)

@@ -40,10 +40,30 @@ def test_pool_selection_per_interface_wins():
     chosen = ann.parse_pool_selection({
         ann.IPPOOL: '{"ipv4":["single"]}',
         ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"]},{"interface":"net1","ipv4":["b","c"]}]'})
-    assert chosen == {"eth0": "a", "net1": "b"}
-    assert ann.parse_pool_selection({ann.IPPOOL: '{"ipv4":["p"]}'}) == {None: "p"}
+    assert chosen == {"eth0": ann.PoolChoice("a", False), "net1": ann.PoolChoice("b", False)}
+    assert ann.parse_pool_selection({ann.IPPOOL: '{"ipv4":["p"]}'}) == {None: ann.PoolChoice("p", None)}
     with pytest.raises(ValueError, match='non-empty "ipv4"'):
         ann.parse_pool_selection({ann.IPPOOL: '{"ipv4":[]}'})
+
+
+def test_every_spiderpool_nic_gets_a_default_route_unless_its_gateway_is_cleaned(reference_data):
+    """Spiderpool returns a default route through the pool gateway for every NIC it allocates unless the
+    pod's ``ippools`` entry for that NIC says ``cleangateway: true`` (spidernet-io/spiderpool
+    cmd/spiderpool/cmd/command_add.go, pkg/utils/convert/convert.go); the single ``ippool`` form applies to
+    every Spiderpool NIC and takes its gateway cleaning from the network's IPAM (pkg/ipam/pool_selections.go
+    getPoolCandidates), which cleans it on macvlan-overlay networks here (Network.clean_gateway)."""
+    from macvlan_conformance.topology import parse_topology, resolve_attachments
+    t = parse_topology(reference_data)
+    dual = {a.ifname: a for a in resolve_attachments(t, t.pod("sa-w2-dual"))}
+    assert dual["eth0"].default_route and not dual["net1"].default_route  # cleangateway: true on net1
+    pod = t.pod("sa-w2-dual").model_copy(update={"annotations": {
+        **t.pod("sa-w2-dual").annotations,
+        ann.IPPOOLS: '[{"interface":"eth0","ipv4":["vlan200-v4"]},{"interface":"net1","ipv4":["vlan100-v4"]}]'}})
+    assert all(a.default_route for a in resolve_attachments(t, pod))  # without it: two default routes
+    overlay = {a.ifname: a for a in resolve_attachments(t, t.pod("ov-w1"))}
+    assert overlay["eth0"].default_route and not overlay["net1"].default_route
+    with pytest.raises(ValueError, match="cleangateway must be true or false"):
+        ann.parse_pool_selection({ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"],"cleangateway":"yes"}]'})
 
 
 def test_multus_interface_names():

@@ -105,7 +105,11 @@ def test_annotations_follow_the_npwg_and_spiderpool_formats(name):
         if ann.DEFAULT_NETWORK in annotations:
             assert annotations[ann.DEFAULT_NETWORK].startswith(SCOPE.namespace + "/")
         for entry in json.loads(annotations.get(ann.IPPOOLS, "[]")):
-            assert set(entry) == {"interface", "ipv4"} and entry["ipv4"][0].startswith(f"mc-{SCOPE.run_id}-")
+            assert set(entry) == {"interface", "ipv4", "cleangateway"}
+            assert entry["ipv4"][0].startswith(f"mc-{SCOPE.run_id}-")
+            # Spiderpool gives every NIC a default route unless cleangateway (spidernet-io/spiderpool
+            # cmd/spiderpool/cmd/command_add.go, pkg/utils/convert/convert.go): only the default NIC keeps it
+            assert entry["cleangateway"] == (entry["interface"] != "eth0" or ann.DEFAULT_NETWORK not in annotations)
 
 
 def test_scoped_pods_attach_exactly_as_the_topology_says():

@@ -30,15 +30,23 @@ def test_macvlan_conflist_and_static_ipam():
 
 
 def test_network_status_as_multus_builds_it():
+    """network-attachment-definition-client pkg/utils/net-attach-def.go CreateNetworkStatuses: one entry per
+    sandbox interface, ``gateway`` from the result's default routes on every entry (not from ips[].gateway;
+    a route without gw prints as "<nil>", as the differential test saw the real Multus write it)."""
     bridge_result = {"interfaces": [{"name": "ovl0", "mac": "aa"}, {"name": "veth1", "mac": "bb"},
                                     {"name": "eth0", "mac": "cc", "sandbox": "/run/netns/p"}],
-                     "ips": [{"address": "10.244.1.2/24", "gateway": "10.244.1.1", "interface": 2}], "dns": {}}
+                     "ips": [{"address": "10.244.1.2/24", "gateway": "10.244.1.1", "interface": 2}],
+                     "routes": [{"dst": "0.0.0.0/0"}], "dns": {}}
     assert multus.network_statuses("k8s-pod-network", bridge_result, True) == [
         {"name": "k8s-pod-network", "interface": "eth0", "ips": ["10.244.1.2"], "mac": "cc", "default": True,
-         "dns": {}, "gateway": ["10.244.1.1"]}]
+         "dns": {}, "gateway": ["<nil>"]}]
     extra = multus.network_statuses("kube-system/n", {"interfaces": [{"name": "net1", "mac": "dd", "sandbox": "x"}],
                                                       "ips": [{"address": "10.100.0.5/24", "interface": 0}]}, False)
     assert extra == [{"name": "kube-system/n", "interface": "net1", "ips": ["10.100.0.5"], "mac": "dd", "dns": {}}]
+    routed = multus.network_statuses("kube-system/n", {"interfaces": [{"name": "net1", "mac": "dd", "sandbox": "x"}],
+                                                       "ips": [{"address": "10.100.0.5/24", "interface": 0}],
+                                                       "routes": [{"dst": "0.0.0.0/0", "gw": "10.100.0.1"}]}, False)
+    assert routed[0]["gateway"] == ["10.100.0.1"]  # a non-default NIC with a default route shows its gateway
 
 
 def test_cni_args_as_multus_passes_them():
