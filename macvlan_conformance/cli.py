@@ -163,7 +163,8 @@ def cmd_cluster_cleanup(args) -> int:
         cluster.close()
     what = f"run {args.run}" if args.run else "every run"
     err.print(f"removed {what} from {cluster.server} (context {cluster.context}): namespaces "
-              f"{', '.join(removed['namespaces']) or 'none'}; IP pools {', '.join(removed['spiderippools']) or 'none'}",
+              f"{', '.join(removed['namespaces']) or 'none'}; IP pools {', '.join(removed['spiderippools']) or 'none'}"
+              + (f"; still terminating: {', '.join(removed['terminating'])}" if removed["terminating"] else ""),
               highlight=False)
     return 0
 
@@ -191,6 +192,7 @@ def cmd_render(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="macvlan-conformance", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_lab_commands(sub)
     _add_run_commands(sub)
@@ -278,6 +280,14 @@ def _add_cluster_commands(sub) -> None:
                         help="instead: kubernetes-nmstate NodeNetworkConfigurationPolicies creating bond0 and "
                              "bond0.<vid> on every node")
     render.set_defaults(func=cmd_render)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("macvlan-conformance")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def manifests_default_image() -> str:

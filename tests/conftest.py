@@ -13,6 +13,22 @@ ROOT = Path(__file__).resolve().parent.parent
 TOPOLOGIES = ROOT / "topologies"
 
 
+def _reports_snapshot() -> dict[str, tuple[int, int]]:
+    reports = ROOT / "reports"
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in reports.iterdir()} if reports.exists() else {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reports_untouched():
+    """Our tests write only into their temporary directories: ``reports/`` (the user's outputs) is exactly
+    as it was when the session started, or the session ends with this error."""
+    before = _reports_snapshot()
+    yield
+    after = _reports_snapshot()
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    assert not changed, f"the tests changed reports/: {', '.join(changed)} (write into tmp_path instead)"
+
+
 @pytest.fixture
 def reference_data():
     """The reference topology as plain data, to mutate into bad inputs."""

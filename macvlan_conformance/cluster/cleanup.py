@@ -3,6 +3,8 @@ the cluster-scoped SpiderIPPools. Objects without our labels are never touched."
 
 from __future__ import annotations
 
+import time
+
 from kubernetes.client.exceptions import ApiException
 
 from .kube import Cluster, call
@@ -14,8 +16,10 @@ def selector(run_id: str | None = None) -> str:
     return f"{RUN_LABEL}={run_id}" if run_id else f"{MANAGED_BY}={MANAGER}"
 
 
-def cleanup(cluster: Cluster, run_id: str | None = None) -> dict[str, list[str]]:
-    """Delete the labelled namespaces and IP pools; returns the names it asked the API to delete."""
+def cleanup(cluster: Cluster, run_id: str | None = None, wait: float = 120.0) -> dict[str, list[str]]:
+    """Delete the labelled namespaces and IP pools; returns the names it asked the API to delete, and under
+    ``terminating`` the namespaces still being deleted after ``wait`` seconds (the namespace controller
+    deletes their pods first, and each kubelet tears its pods' sandboxes down before they go)."""
     label = selector(run_id)
     namespaces = [n.metadata.name for n in
                   call(cluster, "list namespaces", cluster.core.list_namespace, label_selector=label).items]
@@ -39,7 +43,18 @@ def cleanup(cluster: Cluster, run_id: str | None = None) -> dict[str, list[str]]
         except ApiException as exc:
             if exc.status != 404:
                 call(cluster, f"delete SpiderIPPool {name}", _raise, exc)
-    return {"namespaces": namespaces, "spiderippools": pools}
+    return {"namespaces": namespaces, "spiderippools": pools,
+            "terminating": _wait_gone(cluster, set(namespaces), label, wait)}
+
+
+def _wait_gone(cluster: Cluster, namespaces: set[str], label: str, wait: float) -> list[str]:
+    deadline = time.monotonic() + wait
+    while True:
+        left = namespaces & {n.metadata.name for n in call(cluster, "list namespaces", cluster.core.list_namespace,
+                                                           label_selector=label).items}
+        if not left or time.monotonic() >= deadline:
+            return sorted(left)
+        time.sleep(0.25)
 
 
 def _raise(exc: Exception):

@@ -9,7 +9,8 @@ exec endpoint that the real kube-apiserver proxies ``pods/exec`` to (WebSocket a
 from .agent import SANDBOXES, NodeAgent, make_sandbox
 from .exec_server import ExecServer
 from .node import NodeStatus
-from .pods import NetnsOnlySandbox, PodWorker, Sandbox, SandboxError, SandboxResult
+from .pods import PodWorker
+from .sandbox import NetnsOnlySandbox, Sandbox, SandboxError, SandboxResult
 
 __all__ = ["SANDBOXES", "ExecServer", "NetnsOnlySandbox", "NodeAgent", "NodeStatus", "PodWorker", "Sandbox",
            "SandboxError", "SandboxResult", "make_sandbox"]

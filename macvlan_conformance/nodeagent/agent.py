@@ -21,7 +21,8 @@ from kubernetes import client, config
 
 from .exec_server import ExecServer
 from .node import NodeStatus
-from .pods import NetnsOnlySandbox, PodWorker, Sandbox
+from .pods import PodWorker
+from .sandbox import NetnsOnlySandbox, Sandbox
 
 def _multus_sandbox(node: str, **options) -> Sandbox:
     from ..lab.kube_sandbox import multus_sandbox  # the kube lab's: the real Multus in the node's namespace

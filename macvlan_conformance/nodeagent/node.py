@@ -24,7 +24,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from .. import __version__
-from .pods import NODE_IP, SMP, error_text, rfc3339
+from .kubelet_objects import NODE_IP, SMP, error_text, rfc3339
 
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_S = 40          # the kubelet's default nodeLeaseDurationSeconds

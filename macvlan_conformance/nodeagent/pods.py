@@ -12,167 +12,43 @@ list's resourceVersion, re-listed on 410 Gone, reconnected on errors) and, like 
 * a pod that disappears otherwise (forced deletion) has its sandbox torn down.
 
 A pod already Running when the worker starts (the agent restarted) is adopted as it is. ``running(ns, name)``
-gives the pods whose sandbox is up, for exec. The payload builders are pure functions of their arguments.
+gives the pods whose sandbox is up, for exec. The sandbox contract is in ``sandbox``, the payloads in
+``kubelet_objects``, the retry queue in ``schedule``; their public names are importable from here too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import json
 import logging
 import socket
-import subprocess
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from typing import Callable
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-NODE_IP = "127.0.0.1"
-SMP = "application/strategic-merge-patch+json"
-RUNTIME = "macvlan-conformance"
+from .kubelet_objects import (NODE_IP, RUNTIME, SMP, container_id, error_text, event_name, finalizing_delete,
+                              pod_ips, rfc3339, running_status, sandbox_failure_event)
+from .sandbox import NetnsOnlySandbox, Sandbox, SandboxError, SandboxResult, as_result
+from .schedule import Schedule
+
+__all__ = [
+    "READ_TIMEOUT_S", "WATCH_TIMEOUT_S", "Gone", "PodState", "PodWorker",
+    # re-exported from .kubelet_objects, .sandbox and .schedule
+    "NODE_IP", "RUNTIME", "SMP", "container_id", "error_text", "event_name", "finalizing_delete", "pod_ips",
+    "rfc3339", "running_status", "sandbox_failure_event",
+    "NetnsOnlySandbox", "Sandbox", "SandboxError", "SandboxResult", "as_result",
+    "Schedule",
+]
+
 WATCH_TIMEOUT_S = 240       # the server ends each watch after this; the worker re-watches from its RV
 READ_TIMEOUT_S = 30.0       # a silent connection is re-opened (bookmarks come about once a minute)
 
 
-# --- the sandbox contract ---------------------------------------------------------------------------------
-class SandboxError(RuntimeError):
-    """The pod's sandbox could not be created (the CNI ADD failed): ``message`` says why."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True)
-class SandboxResult:
-    ips: list[str] = field(default_factory=list)  # the addresses of the pod's eth0
-
-
-class Sandbox(Protocol):
-    def add(self, pod: client.V1Pod) -> SandboxResult: ...
-    def delete(self, pod: client.V1Pod) -> None: ...      # idempotent, also when add never succeeded
-    def netns(self, pod: client.V1Pod) -> str: ...
-    def host_netns(self) -> str: ...                       # "" = this process' own namespace
-
-
-class NetnsOnlySandbox:
-    """An empty network namespace a pod (loopback up, no NIC), named ``<prefix><first 12 hex of the UID>``;
-    hostNetwork pods get none and run in ``host_netns`` (default: this process' namespace)."""
-
-    def __init__(self, node: str, prefix: str, host_netns: str = ""):
-        self.node, self.prefix, self._host = node, prefix, host_netns
-
-    def netns(self, pod: client.V1Pod) -> str:
-        return self.prefix + pod.metadata.uid.replace("-", "")[:12]
-
-    def host_netns(self) -> str:
-        return self._host
-
-    def add(self, pod: client.V1Pod) -> SandboxResult:
-        if pod.spec.host_network:
-            return SandboxResult([])
-        name = self.netns(pod)
-        add = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
-        if add.returncode != 0 and "File exists" not in add.stderr:
-            raise SandboxError(f"ip netns add {name}: {add.stderr.strip()}")
-        up = subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], capture_output=True, text=True)
-        if up.returncode != 0:
-            raise SandboxError(f"ip -n {name} link set lo up: {up.stderr.strip()}")
-        return SandboxResult([])
-
-    def delete(self, pod: client.V1Pod) -> None:
-        if not pod.spec.host_network:
-            subprocess.run(["ip", "netns", "del", self.netns(pod)], capture_output=True)
-
-
-# --- payloads (pure) ------------------------------------------------------------------------------------
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def pod_ips(ips: list[str]) -> list[str]:
-    """The API server's rule: at most one IP of each family, the first one given of each."""
-    chosen, families = [], set()
-    for ip in ips:
-        family = ipaddress.ip_address(ip).version
-        if family not in families:
-            families.add(family)
-            chosen.append(ip)
-    return chosen
-
-
-def container_id(pod: client.V1Pod, container: str) -> str:
-    digest = hashlib.sha256(f"{pod.metadata.uid}/{container}".encode()).hexdigest()
-    return f"{RUNTIME}://{digest}"
-
-
-def running_status(pod: client.V1Pod, ips: list[str], now: datetime, node_ip: str = NODE_IP) -> dict:
-    """The ``pods/status`` patch the kubelet makes once the pod's containers run."""
-    stamp = rfc3339(now)
-    addresses = [node_ip] if pod.spec.host_network else pod_ips(ips)
-    conditions = [{"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": stamp}
-                  for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")]
-    status: dict[str, Any] = {
-        "phase": "Running", "conditions": conditions, "hostIP": node_ip, "hostIPs": [{"ip": node_ip}],
-        "startTime": stamp,
-        "containerStatuses": [{
-            "name": c.name, "ready": True, "started": True, "restartCount": 0, "image": c.image,
-            "imageID": c.image, "containerID": container_id(pod, c.name),
-            "state": {"running": {"startedAt": stamp}}, "lastState": {}} for c in pod.spec.containers],
-    }
-    if pod.spec.init_containers:
-        status["initContainerStatuses"] = [{
-            "name": c.name, "ready": True, "started": False, "restartCount": 0, "image": c.image,
-            "imageID": c.image, "containerID": container_id(pod, c.name), "lastState": {},
-            "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": stamp,
-                                     "finishedAt": stamp, "containerID": container_id(pod, c.name)}}}
-            for c in pod.spec.init_containers]
-    if addresses:
-        status["podIP"], status["podIPs"] = addresses[0], [{"ip": ip} for ip in addresses]
-    if pod.metadata.generation:
-        status["observedGeneration"] = pod.metadata.generation
-    return {"status": status}
-
-
-def sandbox_failure_event(pod: client.V1Pod, node: str, error: str, *, name: str, count: int,
-                          first: datetime, last: datetime) -> dict:
-    """The core/v1 Event the kubelet records when a pod's sandbox cannot be created."""
-    meta = pod.metadata
-    return {
-        "apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": meta.namespace},
-        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": meta.namespace, "name": meta.name,
-                           "uid": meta.uid, "resourceVersion": meta.resource_version},
-        "reason": "FailedCreatePodSandBox", "message": f"Failed to create pod sandbox: {error}",
-        "type": "Warning", "source": {"component": "kubelet", "host": node},
-        "reportingComponent": "kubelet", "reportingInstance": node,
-        "count": count, "firstTimestamp": rfc3339(first), "lastTimestamp": rfc3339(last),
-    }
-
-
-def event_name(pod: client.V1Pod, now: datetime) -> str:
-    """``<pod>.<hex nanoseconds>``, as client-go's recorder names events."""
-    return f"{pod.metadata.name}.{int(now.timestamp() * 1e9):x}"
-
-
-def finalizing_delete(pod: client.V1Pod) -> dict:
-    """The kubelet's last word on a terminated pod: delete now, and only this very pod."""
-    return {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
-            "preconditions": {"uid": pod.metadata.uid}}
-
-
-def as_result(value) -> SandboxResult:
-    """A ``SandboxResult``, also from a sandbox that returns the list of IPs itself."""
-    return value if isinstance(value, SandboxResult) else SandboxResult(list(value or []))
-
-
-# --- per-pod state and the retry queue ---------------------------------------------------------------------
 @dataclass
 class PodState:
     pod: client.V1Pod
@@ -187,54 +63,10 @@ class PodState:
     event: dict | None = None     # the last FailedCreatePodSandBox event: name, message, count, first
 
 
-class Schedule:
-    """Due times by pod UID (the earliest asked for wins); a UID is handed to one worker at a time."""
-
-    def __init__(self):
-        self._cv = threading.Condition()
-        self._due: dict[str, float] = {}
-        self._busy: set[str] = set()
-        self.stopped = False
-
-    def put(self, uid: str, delay: float = 0.0) -> None:
-        with self._cv:
-            due = time.monotonic() + delay
-            if self._due.get(uid, float("inf")) > due:
-                self._due[uid] = due
-                self._cv.notify_all()
-
-    def take(self) -> str | None:
-        """The next due UID not being worked on (blocks); None once stopped."""
-        with self._cv:
-            while not self.stopped:
-                ready = [(due, uid) for uid, due in self._due.items() if uid not in self._busy]
-                wait = 1.0
-                if ready:
-                    due, uid = min(ready)
-                    wait = due - time.monotonic()
-                    if wait <= 0:
-                        del self._due[uid]
-                        self._busy.add(uid)
-                        return uid
-                self._cv.wait(min(wait, 1.0))
-        return None
-
-    def done(self, uid: str) -> None:
-        with self._cv:
-            self._busy.discard(uid)
-            self._cv.notify_all()
-
-    def stop(self) -> None:
-        with self._cv:
-            self.stopped = True
-            self._cv.notify_all()
-
-
 class Gone(Exception):
     """The watch's resourceVersion is too old (410): list again."""
 
 
-# --- the worker --------------------------------------------------------------------------------------------
 class PodWorker:
     def __init__(self, node: str, api_factory: Callable[[], client.ApiClient], sandbox: Sandbox, *,
                  log: logging.Logger | logging.LoggerAdapter, max_backoff: float = 10.0, workers: int = 8,
@@ -507,15 +339,6 @@ class PodWorker:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def error_text(exc: Exception) -> str:
-    if isinstance(exc, ApiException):
-        try:
-            return f"{exc.status} {json.loads(exc.body).get('message', exc.reason)}"
-        except (TypeError, ValueError, AttributeError):
-            return f"{exc.status} {exc.reason}"
-    return str(exc) or type(exc).__name__
 
 
 def _abort(response) -> None:

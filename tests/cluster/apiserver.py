@@ -5,10 +5,10 @@ auth, label and field selectors, watches (JSON lines), and the exec websocket (v
 channel 0 stdin, 1 stdout, 2 stderr, 3 status). CRDs are the real ones from ``macvlan_conformance/crds`` and
 custom objects are validated against their ``openAPIV3Schema`` on create, as an API server does.
 
-What happens to pods is a *kubelet* plugged in by the test: ``LabKubelet`` (``lab_kubelet.py``) gives them
-real network namespaces and NICs in an embedded lab; ``HostKubelet`` runs their exec on this host for
-tests of the transport alone. There is no scheduler, no admission webhook and no garbage collector
-beyond namespace deletion.
+What happens to pods is a *kubelet* plugged in by the test: ``HostKubelet`` runs their exec on this host,
+for the error paths of the client flow. The suites themselves run against the real kube-apiserver (the
+kube lab, ``tests/kube/``), which replaced this double's lab-backed kubelet. There is no scheduler, no
+admission webhook and no garbage collector beyond namespace deletion.
 """
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ def test_session_lab_is_built_and_removed(tmp_path):
 def test_ctrl_c_during_probing_leaves_nothing(tmp_path):
     before = host_snapshot()
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-q", "--topology", "reference",
-                             "--results", str(tmp_path / "r.json"), "--catalogue", str(tmp_path / "c.yaml")],
+                             "--results", str(tmp_path / "r.json"), "--catalogue", str(tmp_path / "c.yaml"),
+                             "--html-report", str(tmp_path / "r.html"), "--history", str(tmp_path / "h.jsonl")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until pods exist and probing has started

@@ -23,9 +23,15 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from macvlan_conformance.nodeagent import command as cmd
 from macvlan_conformance.nodeagent import exec_server as es
+from macvlan_conformance.nodeagent import http1
+from macvlan_conformance.nodeagent import kubelet_objects as ko
 from macvlan_conformance.nodeagent import node as nd
 from macvlan_conformance.nodeagent import pods as pw
+from macvlan_conformance.nodeagent import spdy
+from macvlan_conformance.nodeagent.sandbox import SandboxError
+from macvlan_conformance.nodeagent.schedule import Schedule
 from macvlan_conformance.nodeagent.agent import exec_argv, make_sandbox
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.timezone.utc)
@@ -205,26 +211,26 @@ async def _spdy_exec(server, pki, path: str, stdin: bytes):
                   "X-Stream-Protocol-Version: v5.channel.k8s.io\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n"
                   "X-Stream-Protocol-Version: channel.k8s.io\r\nContent-Length: 0\r\n\r\n").encode())
     head = (await reader.readuntil(b"\r\n\r\n")).decode()
-    codec, ids = es.SpdyCodec(), {"error": 1, "stdin": 3, "stdout": 5, "stderr": 7}
+    codec, ids = spdy.SpdyCodec(), {"error": 1, "stdin": 3, "stdout": 5, "stderr": 7}
     for kind, stream_id in ids.items():  # one at a time, each waiting for its reply, like client-go
         block = codec.encode_headers({"streamtype": [kind]})
-        writer.write(es.SpdyCodec.control(es.SYN_STREAM, 0, struct.pack(">IIBB", stream_id, 0, 0, 0) + block))
-        reply = await es.SpdyCodec.read(reader)
-        assert (reply.control, reply.kind) == (True, es.SYN_REPLY)
+        writer.write(spdy.SpdyCodec.control(spdy.SYN_STREAM, 0, struct.pack(">IIBB", stream_id, 0, 0, 0) + block))
+        reply = await spdy.SpdyCodec.read(reader)
+        assert (reply.control, reply.kind) == (True, spdy.SYN_REPLY)
         assert struct.unpack_from(">I", reply.payload)[0] == stream_id and codec.decode_headers(reply.payload[4:]) == {}
-    writer.write(es.SpdyCodec.control(es.PING, 0, struct.pack(">I", 1)))
-    writer.write(es.SpdyCodec.data(3, 0, stdin) + es.SpdyCodec.data(3, es.FLAG_FIN, b""))
+    writer.write(spdy.SpdyCodec.control(spdy.PING, 0, struct.pack(">I", 1)))
+    writer.write(spdy.SpdyCodec.data(3, 0, stdin) + spdy.SpdyCodec.data(3, spdy.FLAG_FIN, b""))
     data, finished, pinged, reset = {i: b"" for i in ids.values()}, set(), False, False
     while finished != {1, 5, 7}:
-        frame = await es.SpdyCodec.read(reader)
+        frame = await spdy.SpdyCodec.read(reader)
         if frame.control:
-            pinged |= frame.kind == es.PING
-            reset |= frame.kind == es.RST_STREAM and struct.unpack_from(">I", frame.payload)[0] == 3
+            pinged |= frame.kind == spdy.PING
+            reset |= frame.kind == spdy.RST_STREAM and struct.unpack_from(">I", frame.payload)[0] == 3
             continue
         data[frame.kind] += frame.payload
-        if frame.flags & es.FLAG_FIN:
+        if frame.flags & spdy.FLAG_FIN:
             finished.add(frame.kind)
-    writer.write(es.SpdyCodec.control(es.GOAWAY, 0, struct.pack(">II", 0, 0)))
+    writer.write(spdy.SpdyCodec.control(spdy.GOAWAY, 0, struct.pack(">II", 0, 0)))
     writer.close()
     return head, data, pinged, reset
 
@@ -241,32 +247,32 @@ def test_spdy_exec_as_the_api_servers_stream_translator(server, pki):
 
 
 def test_spdy_dictionary_and_header_blocks_round_trip():
-    assert len(es.SPDY_DICT) == 1423 and es.SPDY_DICT.endswith(b",*,enq=0.")
-    sender, receiver = es.SpdyCodec(), es.SpdyCodec()
+    assert len(spdy.SPDY_DICT) == 1423 and spdy.SPDY_DICT.endswith(b",*,enq=0.")
+    sender, receiver = spdy.SpdyCodec(), spdy.SpdyCodec()
     for headers in ({"streamtype": ["stdout"]}, {}, {"a": ["1", "2"], "streamtype": ["error"]}):
         assert receiver.decode_headers(sender.encode_headers(headers)) == headers
 
 
 # --- exec options and statuses -----------------------------------------------------------------------------
 def test_exec_options_read_both_forms():
-    api = es.exec_options({"command": ["ls", "-l"], "input": ["1"], "output": ["1"], "error": ["1"]})
-    assert api == es.ExecOptions(["ls", "-l"], True, True, True, False)
-    client_form = es.exec_options({"command": ["ls"], "stdout": ["true"], "stderr": ["true"], "tty": ["true"]})
+    api = cmd.exec_options({"command": ["ls", "-l"], "input": ["1"], "output": ["1"], "error": ["1"]})
+    assert api == cmd.ExecOptions(["ls", "-l"], True, True, True, False)
+    client_form = cmd.exec_options({"command": ["ls"], "stdout": ["true"], "stderr": ["true"], "tty": ["true"]})
     assert (client_form.stdout, client_form.stderr, client_form.tty) == (True, False, True)
-    with pytest.raises(es.HttpError):
-        es.exec_options({"command": ["ls"]})
+    with pytest.raises(http1.HttpError):
+        cmd.exec_options({"command": ["ls"]})
 
 
 def test_exit_statuses():
-    assert es.exit_status(0) == {"metadata": {}, "status": "Success"}
-    assert es.exit_status(-9)["details"]["causes"][0]["message"] == "137"
-    assert es.status_bytes(es.exit_status(0), "channel.k8s.io") == b""
+    assert cmd.exit_status(0) == {"metadata": {}, "status": "Success"}
+    assert cmd.exit_status(-9)["details"]["causes"][0]["message"] == "137"
+    assert cmd.status_bytes(cmd.exit_status(0), "channel.k8s.io") == b""
 
 
 # --- the kubelet's payloads ------------------------------------------------------------------------------------
 def test_running_status_is_the_kubelets():
     pod = _pod()
-    status = pw.running_status(pod, ["10.1.0.5", "10.1.0.6", "fd00::5"], NOW)["status"]
+    status = ko.running_status(pod, ["10.1.0.5", "10.1.0.6", "fd00::5"], NOW)["status"]
     assert status["phase"] == "Running" and status["hostIP"] == "127.0.0.1"
     assert status["podIP"] == "10.1.0.5"
     assert status["podIPs"] == [{"ip": "10.1.0.5"}, {"ip": "fd00::5"}]  # one a family
@@ -278,13 +284,13 @@ def test_running_status_is_the_kubelets():
     assert container["restartCount"] == 0 and container["image"] == "probe:1" and container["imageID"]
     assert container["containerID"].startswith("macvlan-conformance://")
     assert container["state"] == {"running": {"startedAt": "2026-01-02T03:04:05Z"}}
-    host = pw.running_status(_pod(host_network=True), [], NOW)["status"]
+    host = ko.running_status(_pod(host_network=True), [], NOW)["status"]
     assert host["podIP"] == "127.0.0.1" and host["podIPs"] == [{"ip": "127.0.0.1"}]
 
 
 def test_sandbox_failure_event_is_the_kubelets():
     pod = _pod()
-    event = pw.sandbox_failure_event(pod, "node-a", "plugin failed", name="probe-0.abc", count=2,
+    event = ko.sandbox_failure_event(pod, "node-a", "plugin failed", name="probe-0.abc", count=2,
                                      first=NOW, last=NOW + dt.timedelta(seconds=4))
     assert event["type"] == "Warning" and event["reason"] == "FailedCreatePodSandBox"
     assert event["message"] == "Failed to create pod sandbox: plugin failed"
@@ -293,7 +299,7 @@ def test_sandbox_failure_event_is_the_kubelets():
     assert (event["count"], event["firstTimestamp"], event["lastTimestamp"]) == (
         2, "2026-01-02T03:04:05Z", "2026-01-02T03:04:09Z")
     assert event["metadata"] == {"name": "probe-0.abc", "namespace": "ns1"}
-    assert pw.event_name(pod, NOW).startswith("probe-0.")
+    assert ko.event_name(pod, NOW).startswith("probe-0.")
 
 
 def test_node_and_lease_payloads():
@@ -350,7 +356,7 @@ class FakeSandbox:
     def add(self, pod):
         self.added.append(pod.metadata.name)
         if len(self.added) <= self.failures:
-            raise pw.SandboxError("macvlan: master eth9 not found")
+            raise SandboxError("macvlan: master eth9 not found")
         return ["10.1.0.7"]  # a sandbox may also return the IP list itself
 
     def delete(self, pod):
@@ -385,7 +391,7 @@ def test_pod_worker_retries_the_sandbox_with_events_then_runs_the_pod():
     assert worker.running("ns1", "probe-0") is None and worker._schedule._due[uid] > 0
     worker._sync(uid)
     name, args, kwargs = calls[-1]
-    assert name == "patch_namespaced_pod_status" and kwargs["_content_type"] == pw.SMP
+    assert name == "patch_namespaced_pod_status" and kwargs["_content_type"] == ko.SMP
     assert args[2]["status"]["podIP"] == "10.1.0.7"
     assert worker.running("ns1", "probe-0") is not None
     worker._observe(_pod(phase="Running", deleting=True))
@@ -415,7 +421,7 @@ def test_pod_worker_finalizes_a_pod_that_never_ran_and_adopts_running_ones():
 
 
 def test_schedule_hands_a_uid_to_one_worker_at_a_time():
-    schedule = pw.Schedule()
+    schedule = Schedule()
     schedule.put("a")
     assert schedule.take() == "a"
     schedule.put("a")

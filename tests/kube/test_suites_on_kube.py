@@ -1,0 +1,158 @@
+"""The same ``suites/``, unchanged, on the cluster target against the kube lab: the real kube-apiserver
+(RBAC from the real authorizer: the run uses the restricted kubeconfig), the real Multus writing
+network-status, node agents running the pods. Green on a healthy network except what this cluster does
+not do; red where the network is broken; nothing left in the API or on the host, also after Ctrl-C and
+after SIGKILL (then ``cluster cleanup`` sweeps by label)."""
+
+import signal
+import subprocess
+import sys
+import time
+
+from kubernetes import client
+
+from macvlan_conformance import run_files
+from macvlan_conformance.cluster.scope import MANAGED_BY, MANAGER
+
+from ..conftest import ROOT, run_suites
+from ..lab.conftest import cli, host_snapshot, interrupt, sh
+from macvlan_conformance.lab.names import LabNames
+
+# Real Multus (and Spiderpool without its coordinator in an explicit mode) does not refuse the
+# multus-underlay mixes: the rule check reports exactly these as "not enforced by this cluster".
+NOT_ENFORCED = {"overlay-as-default", "standalone-plus-overlay", "overlay-plus-standalone"}
+
+
+def ours(api: client.ApiClient) -> dict:
+    """What carries our run labels in the API (namespaces and pools) and pods anywhere."""
+    selector = f"{MANAGED_BY}={MANAGER}"
+    custom = client.CustomObjectsApi(api)
+    return {"namespaces": [n.metadata.name for n in client.CoreV1Api(api).list_namespace(label_selector=selector).items],
+            "pools": [p["metadata"]["name"] for p in custom.list_cluster_custom_object(
+                "spiderpool.spidernet.io", "v2beta1", "spiderippools", label_selector=selector)["items"]],
+            "pods": [p.metadata.name for p in client.CoreV1Api(api).list_pod_for_all_namespaces().items]}
+
+
+def _failed(results) -> dict[str, str]:
+    return {c["nodeid"].split("[", 1)[1].rstrip("]"): c["detail"] for c in results["checks"]
+            if c["outcome"] == "failed"}
+
+
+def test_target_kube_builds_its_lab_runs_green_and_removes_everything(tmp_path):
+    before = host_snapshot()
+    proc, results = run_suites(tmp_path, "--target", "kube", "--topology", "reference")
+    assert results["summary"]["passed"] >= 170, proc.stdout[-3000:]
+    failed = _failed(results)
+    assert set(failed) == NOT_ENFORCED, proc.stdout[-3000:]
+    assert all(detail.startswith("not enforced by this cluster") for detail in failed.values())
+    assert results["run"]["environment"]["cluster.server_version"] == "v1.37.2"
+    assert "kube-multus-ds" in results["run"]["environment"]["cluster.multus"]
+    assert host_snapshot() == before
+
+
+def test_a_vlanif_down_fails_routing_through_the_real_api_too(kube_lab, admin, tmp_path):
+    lab, state = kube_lab
+    router, vlanif = LabNames(lab).router_ns, LabNames.vlanif(200)
+    sh("ip", "-n", router, "link", "set", vlanif, "down")
+    try:
+        proc, results = run_suites(tmp_path, "--target", "cluster", "--kubeconfig", state.kube.user_kubeconfig,
+                                   "--topology", "reference")
+    finally:
+        sh("ip", "-n", router, "link", "set", vlanif, "up")
+    failed = {c["id"] for c in results["checks"] if c["outcome"] == "failed"}
+    assert {"inter-vlan.routed", "gateway.arp", "inter-vlan.ttl-expiry"} <= failed
+    assert "intra-vlan.same-node" not in failed and "intra-vlan.cross-node" not in failed
+    assert ours(admin) == {"namespaces": [], "pools": [], "pods": []}
+
+
+def _start_run(kubeconfig: str, tmp_path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-q", "--target", "cluster", "--kubeconfig",
+                             kubeconfig, "--topology", "reference", "--results", str(tmp_path / "r.json"),
+                             "--catalogue", str(tmp_path / "c.yaml"), "--html-report", str(tmp_path / "r.html"),
+                             "--history", str(tmp_path / "h.jsonl")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_pods(admin, count: int = 5, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len([p for p in client.CoreV1Api(admin).list_pod_for_all_namespaces().items
+                if p.status.phase == "Running"]) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the run's pods did not come up")
+
+
+def _wait_empty(admin, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while (left := ours(admin)) != {"namespaces": [], "pools": [], "pods": []} and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return left
+
+
+def test_ctrl_c_mid_run_leaves_nothing_in_the_api(kube_lab, admin, tmp_path):
+    _, state = kube_lab
+    proc = _start_run(state.kube.user_kubeconfig, tmp_path)
+    _wait_for_pods(admin, count=11)  # every probe pod runs: the run is probing
+    time.sleep(3)
+    out, _ = interrupt(proc, timeout=120)
+    assert proc.returncode == 2 and "removed run" in out, out[-2000:]  # pytest's "interrupted", then cleanup
+    assert _wait_empty(admin) == {"namespaces": [], "pools": [], "pods": []}
+
+
+def test_sigkill_mid_run_is_swept_by_cluster_cleanup_by_label(kube_lab, admin, tmp_path):
+    _, state = kube_lab
+    proc = _start_run(state.kube.user_kubeconfig, tmp_path)
+    _wait_for_pods(admin)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert ours(admin)["namespaces"], "a SIGKILLed run cannot clean up: its namespace must still be there"
+    cli("cluster", "cleanup", "--kubeconfig", state.kube.user_kubeconfig)
+    assert _wait_empty(admin) == {"namespaces": [], "pools": [], "pods": []}
+    run_files.sweep()  # the killed run's /tmp files (only those whose controller is gone)
+
+
+def test_serial_and_xdist_give_the_same_verdicts_and_gaps(kube_lab, admin, tmp_path):
+    """Capabilities, not missing facts: without host facts the masters' ifindex and MTU are "not checked" in
+    the results of allocation.interfaces and mtu.df-ping, the same with -n 2 as serially (workers judge
+    with the controller's preflight report)."""
+    _, state = kube_lab
+    runs = {}
+    for name, extra in (("serial", []), ("xdist", ["-n", "2", "--dist", "loadfile"])):
+        proc, results = run_suites(tmp_path, "--target", "cluster", "--kubeconfig", state.kube.user_kubeconfig,
+                                   "--topology", "reference", *extra, name=name)
+        assert set(_failed(results)) == NOT_ENFORCED, proc.stdout[-3000:]
+        runs[name] = {c["nodeid"]: (c["outcome"].replace("flaky", "passed"), c["observed"], tuple(c["not_checked"]))
+                      for c in results["checks"]}
+        assert _wait_empty(admin) == {"namespaces": [], "pools": [], "pods": []}
+    assert runs["serial"] == runs["xdist"]
+    gaps = {gap for _, _, found in runs["serial"].values() for gap in found}
+    assert "master ifindex unknown on this target" in gaps
+    assert {g for g in gaps if "MTU" in g} >= {"pod MTU = bond0.100 MTU: master MTU unknown on this target",
+                                               "pod MTU = bond0.200 MTU: master MTU unknown on this target"}
+
+
+def test_host_probe_checks_the_masters_and_the_pods_parents(kube_lab, admin, tmp_path):
+    """With --host-probe (hostNetwork pods, which the node agent runs in the node's namespace) the masters'
+    ifindexes and MTUs are known, so nothing is left unchecked; a master that is down stops the run before
+    any check, naming it, and leaves nothing."""
+    lab, state = kube_lab
+    proc, results = run_suites(tmp_path, "--target", "cluster", "--kubeconfig", state.kube.user_kubeconfig,
+                               "--topology", "reference", "--host-probe", name="healthy")
+    assert set(_failed(results)) == NOT_ENFORCED, proc.stdout[-3000:]
+    assert not any(c["not_checked"] for c in results["checks"])
+    assert "host-probe-worker1" in results["run"]["environment"]["host.facts"]
+    assert _wait_empty(admin) == {"namespaces": [], "pools": [], "pods": []}
+    node_ns = LabNames(lab).node_ns("worker2")
+    sh("ip", "-n", node_ns, "link", "set", "bond0.100", "down")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "suites", "-q", "--target", "cluster", "--kubeconfig",
+                               state.kube.user_kubeconfig, "--topology", "reference", "--host-probe", "--results",
+                               str(tmp_path / "down.json"), "--catalogue", str(tmp_path / "c.yaml"),
+                               "--html-report", str(tmp_path / "d.html"), "--history", str(tmp_path / "h.jsonl")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+    finally:
+        sh("ip", "-n", node_ns, "link", "set", "bond0.100", "up")
+    assert proc.returncode == 4, proc.stdout[-3000:]  # pytest's usage error: nothing ran
+    assert "worker2: master bond0.100 is down" in proc.stderr
+    assert _wait_empty(admin) == {"namespaces": [], "pools": [], "pods": []}
