@@ -16,6 +16,10 @@ IPPOOL = "ipam.spidernet.io/ippool"
 IPPOOLS = "ipam.spidernet.io/ippools"
 
 MAX_IFNAME = 15
+MULTUS_NAMESPACE = "kube-system"  # Multus' ``multusNamespace`` default: where a bare default-network name is
+# Keys of Multus' NetworkSelectionElement (multus-cni pkg/types/types.go); others are ignored, as Go decodes
+SELECTION_KEYS = frozenset({"name", "namespace", "interface", "interfaceRequest", "ips", "mac", "default-route",
+                            "cni-args", "infiniband-guid", "portMappings", "bandwidth", "deviceID"})
 
 
 @dataclass(frozen=True)
@@ -41,10 +45,18 @@ def _split_ref(text: str, default_namespace: str) -> tuple[str, str]:
     return namespace or default_namespace, name
 
 
-def parse_default_network(value: str, default_namespace: str) -> NetworkSelection:
-    """``v1.multus-cni.io/default-network``: ``ns/name`` (or a one-entry JSON list, as Multus accepts)."""
+def _is_json(value: str) -> bool:
+    """Multus' rule: the annotation is JSON when it contains any of ``[``, ``{`` or ``"``
+    (multus-cni ``pkg/k8sclient/k8sclient.go`` ``parsePodNetworkAnnotation``)."""
+    return any(ch in value for ch in '[{"')
+
+
+def parse_default_network(value: str, default_namespace: str = MULTUS_NAMESPACE) -> NetworkSelection:
+    """``v1.multus-cni.io/default-network``: ``ns/name`` (or a one-entry JSON list, as Multus accepts). A bare
+    name is in Multus' own namespace (``multusNamespace``, kube-system by default), not the pod's
+    (multus-cni ``pkg/k8sclient/k8sclient.go`` ``tryLoadK8sPodDefaultNetwork``)."""
     value = value.strip()
-    if value.startswith("["):
+    if _is_json(value):
         selections = parse_networks(value, default_namespace)
         if len(selections) != 1:
             raise ValueError(f"{DEFAULT_NETWORK} must name exactly one network, got {len(selections)}")
@@ -58,7 +70,7 @@ def parse_networks(value: str, default_namespace: str) -> list[NetworkSelection]
     value = value.strip()
     if not value:
         return []
-    if value.startswith("["):
+    if _is_json(value):
         try:
             entries = json.loads(value)
         except json.JSONDecodeError as exc:
@@ -67,12 +79,8 @@ def parse_networks(value: str, default_namespace: str) -> list[NetworkSelection]
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
                 raise ValueError(f"{NETWORKS}[{i}] needs a string 'name'")
-            unknown = set(entry) - {"name", "namespace", "interface", "ips", "mac", "default-route"}
-            if unknown:
-                raise ValueError(f"{NETWORKS}[{i}] has unknown key(s) {sorted(unknown)}")
-            selections.append(
-                NetworkSelection(entry.get("namespace") or default_namespace, entry["name"], entry.get("interface"))
-            )
+            interface = entry.get("interface") or entry.get("interfaceRequest")
+            selections.append(NetworkSelection(entry.get("namespace") or default_namespace, entry["name"], interface))
         return selections
     selections = []
     for item in value.split(","):

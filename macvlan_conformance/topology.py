@@ -298,7 +298,7 @@ def resolve_attachments(topology: Topology, pod: Pod) -> list[Attachment]:
         return Attachment(pod.name, ifname, network, pools[choice.pool], vlan, default, default_route=not clean)
 
     default_value = pod.annotations.get(ann.DEFAULT_NETWORK)
-    default_network = lookup(ann.parse_default_network(default_value, pod.namespace), ann.DEFAULT_NETWORK) \
+    default_network = lookup(ann.parse_default_network(default_value), ann.DEFAULT_NETWORK) \
         if default_value else None
     extra = ann.parse_networks(pod.annotations.get(ann.NETWORKS, ""), pod.namespace)
     result = [attach(default_network, "eth0", True)]

@@ -13,6 +13,16 @@ ROOT = Path(__file__).resolve().parent.parent
 TOPOLOGIES = ROOT / "topologies"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sweeps_every_lab: the test runs `lab cleanup` without --name, which "
+                                       "removes every lab of ours; it runs first, before any session lab exists")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that sweep every lab go first: later, the session's shared labs (reference, kube) exist."""
+    items.sort(key=lambda item: item.get_closest_marker("sweeps_every_lab") is None)
+
+
 def _reports_snapshot() -> dict[str, tuple[int, int]]:
     reports = ROOT / "reports"
     return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in reports.iterdir()} if reports.exists() else {}

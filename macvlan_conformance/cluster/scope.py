@@ -86,9 +86,8 @@ def _rewrite_pools(value: str, scope: RunScope) -> str:
 def scoped_annotations(annotations: dict[str, str], scope: RunScope) -> dict[str, str]:
     """A pod's Multus/Spiderpool annotations pointing at the run's NADs and pools."""
     result = dict(annotations)
-    if ann.DEFAULT_NETWORK in result:
-        ref = result[ann.DEFAULT_NETWORK].strip()
-        result[ann.DEFAULT_NETWORK] = f"{scope.namespace}/{ref.rpartition('/')[2]}"
+    if ann.DEFAULT_NETWORK in result:  # any form (bare, ns/name, JSON) becomes the run's ns/name
+        result[ann.DEFAULT_NETWORK] = f"{scope.namespace}/{ann.parse_default_network(result[ann.DEFAULT_NETWORK]).name}"
     if ann.NETWORKS in result:
         result[ann.NETWORKS] = _rewrite_networks(result[ann.NETWORKS], scope.namespace)
     for key in (ann.IPPOOL, ann.IPPOOLS):

@@ -2,7 +2,6 @@
 kube-controller-manager), node agents and the real Multus, built once per session by the CLI."""
 
 import json
-from pathlib import Path
 
 import pytest
 from kubernetes import client, config
@@ -57,4 +56,3 @@ def pod_netns(lab: str, namespace: str, name: str) -> str:
     return LabNames(lab).pod_ns(f"{namespace}.{name}")
 
 
-__all__ = ["Path"]

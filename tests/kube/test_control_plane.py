@@ -2,6 +2,7 @@
 agents standing in for kubelets, and the real Multus giving pods created through the API their NICs."""
 
 import json
+from pathlib import Path
 import time
 
 import pytest
@@ -137,3 +138,22 @@ def _gone(core, namespace: str, name: str, timeout: float = 30) -> None:
             raise
         time.sleep(0.2)
     raise AssertionError(f"pod {namespace}/{name} still exists {timeout:.0f} s after its deletion")
+
+
+def test_a_run_without_the_rbac_it_needs_stops_at_preflight_naming_what_to_grant(kube_lab, tmp_path):
+    """The real authorizer's 403, as the cluster target reports it: one line naming the request, the
+    context and the fix, before anything is created, and no credential in the output. Multus' own user
+    (its ClusterRole: NADs, pods, events) may not list namespaces or nodes."""
+    import subprocess
+    import sys
+
+    from ..conftest import ROOT
+    kubeconfig = str(Path(kube_lab[1].kube.directory) / "multus.kubeconfig")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "suites", "-q", "--target", "cluster", "--kubeconfig",
+                           kubeconfig, "--results", str(tmp_path / "r.json"), "--catalogue", str(tmp_path / "c.yaml"),
+                           "--html-report", str(tmp_path / "r.html"), "--history", str(tmp_path / "h.jsonl")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 4, proc.stdout[-2000:]
+    assert "forbidden by RBAC for context 'lab-multus'" in proc.stderr, proc.stderr[-2000:]
+    assert "grant the verbs listed in the README" in proc.stderr
+    assert "BEGIN" not in proc.stdout + proc.stderr  # no key or certificate material

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import ROOT, TOPOLOGIES
+from ..conftest import ROOT
 
 
 def cli(*args, check=True, timeout=120):

@@ -109,6 +109,7 @@ def foreign_objects(tmp_path):
     sh("ip", "netns", "del", "foreign-ns", check=False)
 
 
+@pytest.mark.sweeps_every_lab
 def test_cleanup_removes_only_what_is_ours(foreign_objects):
     name = lab_name()
     cli("lab", "up", "--name", name, "--topology", MINIMAL)
