@@ -15,10 +15,10 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import annotations as ann
+from .bounded_yaml import excerpt
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -333,7 +333,7 @@ def _format_validation_error(exc: ValidationError, data: dict) -> str:
         elif err["type"] == "missing":
             lines.append(f"{path}: required key is missing; add it")
         else:
-            lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
+            lines.append(f"{path}: {err['msg']} (got {excerpt(err.get('input'))})")
     return "; ".join(lines)
 
 
@@ -355,17 +355,12 @@ def parse_topology(data: object, source: str = "<topology>") -> Topology:
 
 def load_topology(path: str | Path) -> Topology:
     """Read and validate a topology YAML file. Raises ``TopologyError``."""
+    from .bounded_yaml import YamlError, load
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise TopologyError(f"{path}: cannot read the topology file ({exc.strerror}); check --topology") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise TopologyError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        data = load(path)
+    except YamlError as exc:
+        raise TopologyError(f"{exc}; check --topology") from None
     return parse_topology(data, str(path))
 
 

@@ -124,7 +124,7 @@ def test_pool_capacity(reference_data):
 
 
 def test_file_errors(tmp_path):
-    with pytest.raises(TopologyError, match="cannot read the topology file"):
+    with pytest.raises(TopologyError, match="cannot read the file .*; check --topology"):
         load_topology(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nvlans: [\n")
