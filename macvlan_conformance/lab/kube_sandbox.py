@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
+from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,6 +55,8 @@ class MultusSandbox:
                        "kubeconfig": str(multus_kubeconfig), "clusterNetwork": str(self.cluster_network),
                        "multusNamespace": "kube-system", "cniDir": str(self.dir / "cache"),
                        "binDir": str(cni_dirs[0]), "logToStderr": True, "logLevel": "error"}
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)  # per pod UID
+        self._deleted: set[str] = set()  # UIDs whose sandbox was deleted: a late ADD must not recreate it
         server = yaml.safe_load(Path(multus_kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
         self.relay = ApiRelay(self.host_netns(), urlsplit(server).port)
 
@@ -68,7 +72,14 @@ class MultusSandbox:
 
     def add(self, pod) -> list[str]:
         """Create the pod's namespace and run Multus ADD; the pod's eth0 addresses (a failure removes the
-        namespace again and raises ``SandboxError`` with Multus' message)."""
+        namespace again and raises ``SandboxError`` with Multus' message). ADD and DEL of one pod never
+        overlap, and a pod whose sandbox was deleted gets none again."""
+        with self._locks[pod.metadata.uid]:
+            if pod.metadata.uid in self._deleted:
+                raise SandboxError(f"pod {pod.metadata.namespace}/{pod.metadata.name} is being deleted")
+            return self._add(pod)
+
+    def _add(self, pod) -> list[str]:
         netns = self.netns(pod)
         subprocess.run(["ip", "netns", "add", netns], check=False, capture_output=True)
         subprocess.run(in_netns(netns, ["ip", "link", "set", "lo", "up"]), check=True, capture_output=True)
@@ -81,10 +92,12 @@ class MultusSandbox:
         return eth0_ips(result)
 
     def delete(self, pod) -> None:
-        netns = self.netns(pod)
-        if Path(f"/run/netns/{netns}").exists():
-            self._multus("DEL", pod, netns, check=False)
-            delete_namespaces([netns])
+        with self._locks[pod.metadata.uid]:
+            self._deleted.add(pod.metadata.uid)
+            netns = self.netns(pod)
+            if Path(f"/run/netns/{netns}").exists():
+                self._multus("DEL", pod, netns, check=False)
+                delete_namespaces([netns])
 
     # --- Multus ------------------------------------------------------------------------------------
     def _multus(self, command: str, pod, netns: str, check: bool = True) -> dict:

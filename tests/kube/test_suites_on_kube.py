@@ -1,8 +1,10 @@
 """The same ``suites/``, unchanged, on the cluster target against the kube lab: the real kube-apiserver
 (RBAC from the real authorizer: the run uses the restricted kubeconfig), the real Multus writing
-network-status, node agents running the pods. Green on a healthy network except what this cluster does
-not do; red where the network is broken; nothing left in the API or on the host, also after Ctrl-C and
-after SIGKILL (then ``cluster cleanup`` sweeps by label)."""
+network-status, node agents running the pods. The reference topology through ``--target kube`` is green on
+a healthy network except what this cluster does not do; the minimal topology (quicker) runs on the shared
+kube lab for the rest: red where the network is broken, the same verdicts serially and with ``-n 2``, the
+host probe; nothing left in the API or on the host, also after Ctrl-C and after SIGKILL (then
+``cluster cleanup`` sweeps by label)."""
 
 import signal
 import subprocess
@@ -21,16 +23,21 @@ from macvlan_conformance.lab.names import LabNames
 # Real Multus (and Spiderpool without its coordinator in an explicit mode) does not refuse the
 # multus-underlay mixes: the rule check reports exactly these as "not enforced by this cluster".
 NOT_ENFORCED = {"overlay-as-default", "standalone-plus-overlay", "overlay-plus-standalone"}
+# The minimal topology (one node, standalone pods only) runs on the reference kube lab in a fraction of the
+# reference run's time; it has no overlay network, so no mix to refuse: every check passes.
+MINIMAL = "minimal"
 
 
 def ours(api: client.ApiClient) -> dict:
-    """What carries our run labels in the API (namespaces and pools) and pods anywhere."""
+    """What carries our run labels in the API (namespaces and pools), pods anywhere, and pod sandboxes (the
+    network namespaces of pods) of any kube lab on the host."""
     selector = f"{MANAGED_BY}={MANAGER}"
     custom = client.CustomObjectsApi(api)
+    sandboxes = [ns for ns in sh("ip", "netns", "list").split() if ns.startswith("mcl-k") and "-pod-" in ns]
     return {"namespaces": [n.metadata.name for n in client.CoreV1Api(api).list_namespace(label_selector=selector).items],
             "pools": [p["metadata"]["name"] for p in custom.list_cluster_custom_object(
                 "spiderpool.spidernet.io", "v2beta1", "spiderippools", label_selector=selector)["items"]],
-            "pods": [p.metadata.name for p in client.CoreV1Api(api).list_pod_for_all_namespaces().items]}
+            "pods": [p.metadata.name for p in client.CoreV1Api(api).list_pod_for_all_namespaces().items] + sandboxes}
 
 
 def _failed(results) -> dict[str, str]:
@@ -56,18 +63,18 @@ def test_a_vlanif_down_fails_routing_through_the_real_api_too(kube_lab, admin, t
     sh("ip", "-n", router, "link", "set", vlanif, "down")
     try:
         proc, results = run_suites(tmp_path, "--target", "cluster", "--kubeconfig", state.kube.user_kubeconfig,
-                                   "--topology", "reference")
+                                   "--topology", MINIMAL)
     finally:
         sh("ip", "-n", router, "link", "set", vlanif, "up")
     failed = {c["id"] for c in results["checks"] if c["outcome"] == "failed"}
     assert {"inter-vlan.routed", "gateway.arp", "inter-vlan.ttl-expiry"} <= failed
-    assert "intra-vlan.same-node" not in failed and "intra-vlan.cross-node" not in failed
-    assert ours(admin) == {"namespaces": [], "pools": [], "pods": []}
+    assert "intra-vlan.same-node" not in failed and "allocation.interfaces" not in failed
+    assert _wait_empty(admin) == {"namespaces": [], "pools": [], "pods": []}
 
 
 def _start_run(kubeconfig: str, tmp_path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-q", "--target", "cluster", "--kubeconfig",
-                             kubeconfig, "--topology", "reference", "--results", str(tmp_path / "r.json"),
+                             kubeconfig, "--topology", MINIMAL, "--results", str(tmp_path / "r.json"),
                              "--catalogue", str(tmp_path / "c.yaml"), "--html-report", str(tmp_path / "r.html"),
                              "--history", str(tmp_path / "h.jsonl")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -93,8 +100,8 @@ def _wait_empty(admin, timeout: float = 90) -> dict:
 def test_ctrl_c_mid_run_leaves_nothing_in_the_api(kube_lab, admin, tmp_path):
     _, state = kube_lab
     proc = _start_run(state.kube.user_kubeconfig, tmp_path)
-    _wait_for_pods(admin, count=11)  # every probe pod runs: the run is probing
-    time.sleep(3)
+    _wait_for_pods(admin, count=3)  # every probe pod runs: the run is probing
+    time.sleep(2)
     out, _ = interrupt(proc, timeout=120)
     assert proc.returncode == 2 and "removed run" in out, out[-2000:]  # pytest's "interrupted", then cleanup
     assert _wait_empty(admin) == {"namespaces": [], "pools": [], "pods": []}
@@ -103,7 +110,7 @@ def test_ctrl_c_mid_run_leaves_nothing_in_the_api(kube_lab, admin, tmp_path):
 def test_sigkill_mid_run_is_swept_by_cluster_cleanup_by_label(kube_lab, admin, tmp_path):
     _, state = kube_lab
     proc = _start_run(state.kube.user_kubeconfig, tmp_path)
-    _wait_for_pods(admin)
+    _wait_for_pods(admin, count=1)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert ours(admin)["namespaces"], "a SIGKILLed run cannot clean up: its namespace must still be there"
@@ -120,8 +127,8 @@ def test_serial_and_xdist_give_the_same_verdicts_and_gaps(kube_lab, admin, tmp_p
     runs = {}
     for name, extra in (("serial", []), ("xdist", ["-n", "2", "--dist", "loadfile"])):
         proc, results = run_suites(tmp_path, "--target", "cluster", "--kubeconfig", state.kube.user_kubeconfig,
-                                   "--topology", "reference", *extra, name=name)
-        assert set(_failed(results)) == NOT_ENFORCED, proc.stdout[-3000:]
+                                   "--topology", MINIMAL, *extra, name=name)
+        assert proc.returncode == 0 and not _failed(results), proc.stdout[-3000:]
         runs[name] = {c["nodeid"]: (c["outcome"].replace("flaky", "passed"), c["observed"], tuple(c["not_checked"]))
                       for c in results["checks"]}
         assert _wait_empty(admin) == {"namespaces": [], "pools": [], "pods": []}
@@ -138,21 +145,21 @@ def test_host_probe_checks_the_masters_and_the_pods_parents(kube_lab, admin, tmp
     any check, naming it, and leaves nothing."""
     lab, state = kube_lab
     proc, results = run_suites(tmp_path, "--target", "cluster", "--kubeconfig", state.kube.user_kubeconfig,
-                               "--topology", "reference", "--host-probe", name="healthy")
-    assert set(_failed(results)) == NOT_ENFORCED, proc.stdout[-3000:]
+                               "--topology", MINIMAL, "--host-probe", name="healthy")
+    assert proc.returncode == 0 and not _failed(results), proc.stdout[-3000:]
     assert not any(c["not_checked"] for c in results["checks"])
     assert "host-probe-worker1" in results["run"]["environment"]["host.facts"]
     assert _wait_empty(admin) == {"namespaces": [], "pools": [], "pods": []}
-    node_ns = LabNames(lab).node_ns("worker2")
+    node_ns = LabNames(lab).node_ns("worker1")
     sh("ip", "-n", node_ns, "link", "set", "bond0.100", "down")
     try:
         proc = subprocess.run([sys.executable, "-m", "pytest", "suites", "-q", "--target", "cluster", "--kubeconfig",
-                               state.kube.user_kubeconfig, "--topology", "reference", "--host-probe", "--results",
+                               state.kube.user_kubeconfig, "--topology", MINIMAL, "--host-probe", "--results",
                                str(tmp_path / "down.json"), "--catalogue", str(tmp_path / "c.yaml"),
                                "--html-report", str(tmp_path / "d.html"), "--history", str(tmp_path / "h.jsonl")],
                               cwd=ROOT, capture_output=True, text=True, timeout=300)
     finally:
         sh("ip", "-n", node_ns, "link", "set", "bond0.100", "up")
     assert proc.returncode == 4, proc.stdout[-3000:]  # pytest's usage error: nothing ran
-    assert "worker2: master bond0.100 is down" in proc.stderr
+    assert "worker1: master bond0.100 is down" in proc.stderr
     assert _wait_empty(admin) == {"namespaces": [], "pools": [], "pods": []}

@@ -124,7 +124,7 @@ def test_cleanup_removes_only_what_is_ours(foreign_objects):
 
 @pytest.mark.parametrize("args, message", [
     (["lab", "up", "--name", "Bad_Name"], "a lab name is 1-10 lowercase letters or digits"),
-    (["lab", "up", "--name", "x", "--topology", "/nonexistent.yaml"], "cannot read the topology file"),
+    (["lab", "up", "--name", "x", "--topology", "/nonexistent.yaml"], "cannot read the file"),
     (["lab", "state", "--name", "nosuchlab"], "no lab named 'nosuchlab' is running"),
 ])
 def test_bad_cli_input_fails_fast_and_creates_nothing(args, message):
