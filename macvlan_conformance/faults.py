@@ -361,6 +361,16 @@ class DuplicateIp(Fault):
 
     def apply(self, target):
         owner, node_name, vlan = self._victims(target.topology)
+        address = target.endpoint_ip(f"{owner}/eth0")
+        if address is None:
+            raise RuntimeError(f"duplicate-ip: {owner}/eth0 has no address in its network-status to duplicate")
+        try:
+            self._claim(target, node_name, vlan, address)
+        except BaseException:
+            self.revert(target)  # a half-staged duplicate leaves nothing behind
+            raise
+
+    def _claim(self, target: LabTarget, node_name: str, vlan: int, address: str) -> None:
         netns, node = f"{target.names.ns_prefix}dup", target.state.nodes[node_name]
         run(["ip", "netns", "add", netns])
         run(["ip", "link", "add", "dup0", "link", node.masters[vlan], "type", "macvlan", "mode", "bridge"],
@@ -368,8 +378,8 @@ class DuplicateIp(Fault):
         run(["ip", "link", "set", "dup0", "netns", netns], netns=node.netns)
         run(["ip", "link", "set", "dup0", "up"], netns=netns)
         responder = subprocess.Popen(
-            in_netns(netns, [sys.executable, "-m", "macvlan_conformance.agent.arp_responder", "--ip",
-                             target.endpoint_ip(f"{owner}/eth0"), "--iface", "dup0"]),
+            in_netns(netns, [sys.executable, "-m", "macvlan_conformance.agent.arp_responder", "--ip", address,
+                             "--iface", "dup0"]),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, text=True,
             cwd=str(Path(__file__).resolve().parent.parent))
         _await_ready(responder)

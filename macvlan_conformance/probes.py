@@ -113,9 +113,14 @@ def broadcast(p: Prober, case: Case) -> Observation:
         sent = p.target.agent(case.src.pod).call("broadcast", iface=case.src.ifname, marker=marker)
         time.sleep(p.window / 2)  # the window in which the marker must (control) / must not arrive
     finally:
-        seen = {}
-        for pod, token in tokens:
-            seen[token] = p.target.agent(pod).call("sniff_stop", token=token)
+        seen, failures = {}, []
+        for pod, token in tokens:  # stop every capture, even after one of them failed
+            try:
+                seen[token] = p.target.agent(pod).call("sniff_stop", token=token)
+            except Exception as exc:  # noqa: BLE001
+                failures.append(exc)
+        if failures:
+            raise failures[0]
     witness_seen = seen[f"{marker}-{witness.pod}-{witness.ifname}"]["seen"]
     leaked = {f"{pod}/{ifname}": seen[f"{marker}-{pod}-{ifname}"]["seen"] for pod, ifname in receivers
               if seen[f"{marker}-{pod}-{ifname}"]["seen"]}

@@ -47,8 +47,9 @@ class ControlPlane:
     # --- lifecycle -------------------------------------------------------------------------------
     @classmethod
     def start(cls, directory: Path, bin_dir: Path, progress=lambda step: None) -> "ControlPlane":
-        """Certificates, etcd, kube-apiserver and kube-controller-manager, each waited for; on any failure
-        what was started is stopped and ``ControlPlaneError`` says which component and shows its log."""
+        """Certificates, etcd and kube-apiserver (each waited for), kube-controller-manager (started; see
+        ``check_alive``); on any failure what was started is stopped and ``ControlPlaneError`` says which
+        component and shows its log."""
         plane = cls(Path(directory))
         for sub in ("logs", "etcd"):
             (plane.directory / sub).mkdir(parents=True, exist_ok=True)
@@ -90,6 +91,14 @@ class ControlPlane:
         for user in (RUN_USER, MULTUS_USER, IPAM_USER):
             self.issue_user(user)
         self.save()
+
+    def check_alive(self) -> None:
+        """Every daemon still runs (kube-controller-manager serves no port to wait for: a crash at start shows
+        here, once the node agents came up); ``ControlPlaneError`` with the log's tail otherwise."""
+        for name, pid in self.pids.items():
+            daemon = processes.Daemon(name, [], self.directory / "logs" / f"{name}.log", pid)
+            if not daemon.alive():
+                raise ControlPlaneError(f"{name} exited; last lines of {daemon.log}:\n{daemon.last_lines()}")
 
     def _record(self, daemon: processes.Daemon) -> None:
         self.pids[daemon.name] = daemon.pid

@@ -46,6 +46,10 @@ class ApiRelay:
         _pump(client, upstream)
 
     def close(self) -> None:
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        except OSError:
+            pass
         self._listener.close()
 
 

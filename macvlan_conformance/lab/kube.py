@@ -44,8 +44,9 @@ def start(topology: Topology, topology_path: str, lab: str, progress) -> KubeSta
         bootstrap.install_networks(api, topology)
         progress("node agents: registering the nodes")
         agent_config = _node_agent_config(plane, topology, topology_path, lab, bin_dir)
-        _start_node_agents(agent_config, directory)
-        _wait_nodes_ready(api, [n.name for n in topology.nodes], directory)
+        agents = _start_node_agents(agent_config, directory)
+        _wait_nodes_ready(api, [n.name for n in topology.nodes], directory, agents)
+        plane.check_alive()
         version = _multus_version(bin_dir / "multus")
         bootstrap.record_multus(api, len(topology.nodes), version)
     finally:
@@ -79,25 +80,28 @@ def _node_agent_config(plane: ControlPlane, topology: Topology, topology_path: s
     return path
 
 
-def _start_node_agents(config_path: Path, directory: Path) -> None:
+def _start_node_agents(config_path: Path, directory: Path) -> subprocess.Popen:
     with open(directory / "logs" / "nodeagent.log", "ab") as log:
-        subprocess.Popen([sys.executable, "-m", "macvlan_conformance.nodeagent", "--config", str(config_path)],
+        return subprocess.Popen([sys.executable, "-m", "macvlan_conformance.nodeagent", "--config", str(config_path)],
                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                          cwd=str(Path(__file__).resolve().parents[2]))
 
 
-def _wait_nodes_ready(api: client.ApiClient, nodes: list[str], directory: Path) -> None:
+def _wait_nodes_ready(api: client.ApiClient, nodes: list[str], directory: Path, agents: subprocess.Popen) -> None:
+    """Until every node is Ready; fails at once when the node agents' process exited."""
     core = client.CoreV1Api(api)
     deadline = time.monotonic() + NODES_READY_TIMEOUT_S
-    while time.monotonic() < deadline:
+    ready: set[str] = set()
+    while time.monotonic() < deadline and agents.poll() is None:
         ready = {n.metadata.name for n in core.list_node().items
                  if any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))}
         if set(nodes) <= ready:
             return
         time.sleep(0.2)
     log = (directory / "logs" / "nodeagent.log").read_text(errors="replace").splitlines()[-5:]
-    raise ControlPlaneError(f"nodes not Ready after {NODES_READY_TIMEOUT_S:.0f} s: {', '.join(nodes)}; node agent "
-                            f"log:\n" + "\n".join(log))
+    why = f"the node agents exited ({agents.returncode})" if agents.poll() is not None else \
+        f"not Ready after {NODES_READY_TIMEOUT_S:.0f} s"
+    raise ControlPlaneError(f"nodes {', '.join(sorted(set(nodes) - ready))}: {why}; node agent log:\n" + "\n".join(log))
 
 
 def _multus_version(multus: Path) -> str:

@@ -82,8 +82,10 @@ class MultusSandbox:
     def _add(self, pod) -> list[str]:
         netns = self.netns(pod)
         subprocess.run(["ip", "netns", "add", netns], check=False, capture_output=True)
-        subprocess.run(in_netns(netns, ["ip", "link", "set", "lo", "up"]), check=True, capture_output=True)
         try:
+            lo = subprocess.run(in_netns(netns, ["ip", "link", "set", "lo", "up"]), capture_output=True, text=True)
+            if lo.returncode != 0:
+                raise SandboxError(f"cannot set up the pod's network namespace {netns}: {lo.stderr.strip()}")
             result = self._multus("ADD", pod, netns)
         except SandboxError:
             self._multus("DEL", pod, netns, check=False)
@@ -110,13 +112,22 @@ class MultusSandbox:
                          f"{pod.metadata.name};K8S_POD_INFRA_CONTAINER_ID={container_id};K8S_POD_UID={pod.metadata.uid}"),
             "MACVLAN_CONFORMANCE_IPAM_KUBECONFIG": str(self.ipam_kubeconfig),
         })
-        proc = subprocess.run(in_netns(self.host_netns(), [str(self.multus)]), input=json.dumps(self.config),
-                              env=env, capture_output=True, text=True, timeout=ADD_TIMEOUT_S)
+        try:
+            proc = subprocess.run(in_netns(self.host_netns(), [str(self.multus)]), input=json.dumps(self.config),
+                                  env=env, capture_output=True, text=True, timeout=ADD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            if not check:
+                return {}
+            raise SandboxError(f'plugin type="multus" name="multus-cni-network" failed ({command.lower()}): no '
+                               f"answer within {ADD_TIMEOUT_S:.0f} s") from None
         if proc.returncode != 0:
             if not check:
                 return {}
             raise SandboxError(_cni_error(proc))
-        return json.loads(proc.stdout) if proc.stdout.strip() else {}
+        try:
+            return json.loads(proc.stdout) if proc.stdout.strip() else {}
+        except json.JSONDecodeError:
+            raise SandboxError(f"Multus printed no CNI result: {proc.stdout.strip()[:200]}") from None
 
 
 def eth0_ips(result: dict) -> list[str]:
