@@ -4,6 +4,8 @@ named by its path (``pods[2].node``) with the fix. ``check_references`` raises `
 from __future__ import annotations
 
 from . import annotations as ann
+from .bounded_yaml import excerpt
+from .ifnames import ifname_problem
 from .topology import IFNAME_RE, Topology, TopologyError, attachment_rule_violation, resolve_attachments
 
 
@@ -59,7 +61,7 @@ def _check_switch(t: Topology) -> None:
 
 
 def _check_nodes(t: Topology) -> None:
-    """Trunked VLANs, bond members (and their lab names), node IPs."""
+    """Trunked VLANs, the bond and its members, node IPs."""
     vlan_ids = {v.id for v in t.vlans}
     for i, node in enumerate(t.nodes):
         where = f"nodes[{i}]"
@@ -72,19 +74,30 @@ def _check_nodes(t: Topology) -> None:
             if len(f"{node.bond.name}.{vid}") > ann.MAX_IFNAME:
                 raise TopologyError(f"{where}.bond.name: '{node.bond.name}.{vid}' is longer than "
                                     f"{ann.MAX_IFNAME} characters; use a shorter bond name")
-        for j, member in enumerate(node.bond.members):
-            lab_name = f"n{i + 1}-{member}"
-            if not IFNAME_RE.match(member) or len(lab_name) > ann.MAX_IFNAME:
-                raise TopologyError(f"{where}.bond.members[{j}]: {member!r} becomes {lab_name!r} in the lab, "
-                                    f"over {ann.MAX_IFNAME} characters or not a valid name; use at most "
-                                    f"{ann.MAX_IFNAME - len(f'n{i + 1}-')} letters/digits")
-        if len(set(node.bond.members)) != len(node.bond.members):
-            raise TopologyError(f"{where}.bond.members: duplicate NIC names; list each NIC once")
+        _check_bond(where, node, t.switch.native_vlan)
         if t.switch.native_vlan is None:
             raise TopologyError("switch.nativeVlan: required; node IPs live on the native VLAN")
         native = t.vlan(t.switch.native_vlan)
         if node.ip not in native.subnet:
             raise TopologyError(f"{where}.ip: {node.ip} is outside the native VLAN subnet {native.subnet}")
+
+
+def _check_bond(where: str, node, native_vlan: int | None) -> None:
+    """The bond's name and its members: real Linux names on the node, each once (the lab maps them)."""
+    problem = ifname_problem(node.bond.name)
+    if problem:
+        raise TopologyError(f"{where}.bond.name: {excerpt(node.bond.name)} {problem}; use the bond's name on the node")
+    masters = {node.master_name(vid, native_vlan) for vid in [native_vlan, *node.vlans]}
+    for j, member in enumerate(node.bond.members):
+        problem = ifname_problem(member)
+        if problem:
+            raise TopologyError(f"{where}.bond.members[{j}]: {excerpt(member)} {problem}; use the NIC's name "
+                                f"exactly as `ip link` shows it on the node")
+        if member in masters:
+            raise TopologyError(f"{where}.bond.members[{j}]: {member!r} is the bond or one of its VLAN masters; "
+                                f"list the NICs the bond runs over")
+        if member in node.bond.members[:j]:
+            raise TopologyError(f"{where}.bond.members[{j}]: duplicate NIC {member!r}; list each NIC once")
 
 
 def _check_pools(t: Topology) -> None:
