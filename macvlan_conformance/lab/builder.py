@@ -12,6 +12,7 @@ import subprocess
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
@@ -34,6 +35,22 @@ CNI_WORKERS = 4
 def vlanif_mac(vlan_id: int) -> str:
     """The lab's vlanif MAC for a VLAN: ``02:6d:63:00:<vid high>:<vid low>`` (locally administered)."""
     return f"02:6d:63:00:{vlan_id >> 8:02x}:{vlan_id & 0xff:02x}"
+
+
+@dataclass(frozen=True)
+class MemberLink:
+    """One bond member in the lab: a veth from the node's OVS bond (``link``) to a switch trunk port (``port``)."""
+
+    node: str
+    nic: str    # the topology's name of the NIC (what reports, faults and the target's methods use)
+    link: str   # the node end, in the fabric namespace
+    port: str   # the switch end
+
+
+def plan_members(topology: Topology) -> list[MemberLink]:
+    """Every bond member's lab link names, by node and member index (``LabNames.node_nic``). Pure."""
+    return [MemberLink(node.name, nic, LabNames.node_nic(i, j), LabNames.switch_port(i, j))
+            for i, node in enumerate(topology.nodes, 1) for j, nic in enumerate(node.bond.members)]
 
 
 class LabExistsError(RuntimeError):
@@ -120,45 +137,50 @@ class LabBuilder:
     def _fabric(self) -> None:
         """NIC veths, the switch bridge with a trunk port per NIC and a vlanif per VLAN, the node bonds."""
         self.progress("wiring the switch and node bonds")
+        members = plan_members(self.t)
+        self._member_veths(members)
+        self.ovs.transaction(self._switch_commands(members) + self._bond_commands(members))
+        # the transaction waits until ovs-vswitchd has applied it: the internal ports exist
+
+    def _member_veths(self, members: list[MemberLink]) -> None:
         mtu = self.t.switch.mtu
-        veth_ends = []
         with iproute(self.names.fabric_ns) as ipr:
             ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-            for i, node in enumerate(self.t.nodes, 1):
-                for nic in node.bond.members:
-                    a, b = LabNames.node_nic(i, nic), LabNames.switch_port(i, nic)
-                    ipr.link("add", ifname=a, kind="veth", peer={"ifname": b, "mtu": mtu}, mtu=mtu)
-                    veth_ends += [a, b]
-            for end in veth_ends:
+            for m in members:
+                ipr.link("add", ifname=m.link, kind="veth", peer={"ifname": m.port, "mtu": mtu}, mtu=mtu)
+            for end in (name for m in members for name in (m.link, m.port)):
                 ipr.link("set", index=ipr.link_lookup(ifname=end)[0], state="up")
-        for end in veth_ends:  # the userspace datapath drops GSO/partial-checksum frames otherwise
+        for end in (name for m in members for name in (m.link, m.port)):
+            # the userspace datapath drops GSO/partial-checksum frames otherwise
             run(["ethtool", "-K", end, "tx", "off"], netns=self.names.fabric_ns)
 
+    def _switch_commands(self, members: list[MemberLink]) -> list[list[str]]:
         sw = LabNames.SWITCH_BRIDGE
         tx = [["add-br", sw], ["set", "bridge", sw, "datapath_type=netdev"], self.ovs.mark("bridge", sw)]
-        for i, node in enumerate(self.t.nodes, 1):
-            trunks = ",".join(str(v) for v in self._vlans_of(node))
-            for nic in node.bond.members:
-                port = LabNames.switch_port(i, nic)
-                tx += [["add-port", sw, port, "vlan_mode=native-untagged", f"tag={self.native}", f"trunks={trunks}"],
-                       self.ovs.mark("port", port)]
-                self.state.trunk_ports.append(TrunkPortState(node=node.name, nic=nic, port=port))
+        for m in members:
+            trunks = ",".join(str(v) for v in self._vlans_of(self.t.node(m.node)))
+            tx += [["add-port", sw, m.port, "vlan_mode=native-untagged", f"tag={self.native}", f"trunks={trunks}"],
+                   self.ovs.mark("port", m.port)]
+            self.state.trunk_ports.append(TrunkPortState(node=m.node, nic=m.nic, port=m.port))
         for vid in self.t.routed_vlans:
             port = LabNames.vlanif(vid)
             tx += [["add-port", sw, port, f"tag={vid}"], ["set", "interface", port, "type=internal"],
                    self.ovs.mark("port", port)]
+        return tx
+
+    def _bond_commands(self, members: list[MemberLink]) -> list[list[str]]:
+        tx = []
         for i, node in enumerate(self.t.nodes, 1):
             br, bond = LabNames.node_bridge(i), LabNames.node_bond_port(i)
-            members = [LabNames.node_nic(i, nic) for nic in node.bond.members]
+            links = {m.nic: m.link for m in members if m.node == node.name}
             trunks = ",".join(str(v) for v in self._vlans_of(node))
             tx += [["add-br", br], ["set", "bridge", br, "datapath_type=netdev"], self.ovs.mark("bridge", br)]
-            if len(members) == 1:
-                tx += [["add-port", br, members[0], "vlan_mode=native-untagged", f"tag={self.native}",
-                        f"trunks={trunks}"]]
-                bond = members[0]
+            if len(links) == 1:
+                bond = next(iter(links.values()))
+                tx += [["add-port", br, bond, "vlan_mode=native-untagged", f"tag={self.native}", f"trunks={trunks}"]]
             else:
-                tx += [["add-bond", br, bond, *members, f"bond_mode={node.bond.mode}", "vlan_mode=native-untagged",
-                        f"tag={self.native}", f"trunks={trunks}"]]
+                tx += [["add-bond", br, bond, *links.values(), f"bond_mode={node.bond.mode}",
+                        "vlan_mode=native-untagged", f"tag={self.native}", f"trunks={trunks}"]]
             tx += [self.ovs.mark("port", bond)]
             for vid in self._vlans_of(node):
                 port = LabNames.node_master_port(i, vid)
@@ -167,9 +189,9 @@ class LabBuilder:
             self.state.nodes[node.name] = NodeState(
                 name=node.name, index=i, netns=self.names.node_ns(node.name), ip=str(node.ip),
                 masters={vid: node.master_name(vid, self.native) for vid in self._vlans_of(node)},
-                bond=BondState(bridge=br, port=bond, members=dict(zip(node.bond.members, members))),
+                bond=BondState(bridge=br, port=bond, members=links),
                 pod_cidr=str(self.t.node_pod_cidr(node.name)), overlay_bridge=LabNames.OVERLAY_BRIDGE)
-        self.ovs.transaction(tx)  # waits until ovs-vswitchd has applied it: the internal ports exist
+        return tx
 
     def _nodes_and_router(self) -> None:
         self.progress("configuring nodes and the router")

@@ -63,14 +63,16 @@ class LabNames:
     def container_id(self, pod: str) -> str:
         return f"{self.ns_prefix}{pod}"
 
-    # link names inside the fabric namespace (global to the lab's OVS instance)
+    # link names inside the fabric namespace (global to the lab's OVS instance). A bond member is named by
+    # its index, not by its NIC name (which may take all 15 bytes): the node end of member j of node i
+    # (both from the topology's order; i from 1) is ``n<i>-e<j>``, its switch end ``s<i>-e<j>``.
     @staticmethod
-    def node_nic(node_index: int, nic: str) -> str:
-        return f"n{node_index}-{nic}"
+    def node_nic(node_index: int, member_index: int) -> str:
+        return f"n{node_index}-e{member_index}"
 
     @staticmethod
-    def switch_port(node_index: int, nic: str) -> str:
-        return f"s{node_index}-{nic}"
+    def switch_port(node_index: int, member_index: int) -> str:
+        return f"s{node_index}-e{member_index}"
 
     @staticmethod
     def node_bridge(node_index: int) -> str:

@@ -100,6 +100,8 @@ class LabTarget(Target):
         return Admission(Verdict.CREATED, f"pod came up with {detail}")
 
     # --- faults ------------------------------------------------------------------------------------
+    # Bond members are named as in the topology (``enp175s0f0np0``) in and out; the lab's own link names
+    # (``n1-e0``, see LabNames.node_nic) are looked up in the state file here and go no further.
     def set_bond_member(self, node: str, nic: str, up: bool) -> None:
         """Set the member's link (the node end of its NIC veth), then wait until OVS has seen both ends
         change and the bond has (re-)evaluated the member, so that probes start on a settled network."""
@@ -120,7 +122,8 @@ class LabTarget(Target):
         try:
             poll(settled)
         except RetryError:
-            raise TimeoutError(f"{node}/{nic}: OVS did not report the member {link_state} within 5 s") from None
+            raise TimeoutError(f"{node}/{nic} (lab link {link_name}): OVS did not report the member {link_state} "
+                               f"within 5 s") from None
         # The userspace datapath may keep a cached "drop broadcasts arriving on the backup member" flow
         # after that member became active, for as long as broadcasts keep it hot. A lab artifact (the
         # emulated NIC/bond hardware), not behaviour under test: purge the flow cache.
@@ -157,8 +160,14 @@ class LabTarget(Target):
         return tables
 
     # --- reporting ---------------------------------------------------------------------------------
+    def member_links(self) -> str:
+        """Which lab link is which bond member: the OVS dumps show the lab's names (``n1-e0``, ``s1-e0``)."""
+        ports = {(p.node, p.nic): p.port for p in self.state.trunk_ports}
+        return "\n".join(f"{link} (switch end {ports.get((node.name, nic), '?')}): {node.name}/{nic}"
+                         for node in self.state.nodes.values() for nic, link in node.bond.members.items())
+
     def diagnostics(self) -> dict[str, str]:
-        dumps = {"ovs-vsctl show": self.ovs.vsctl("show")}
+        dumps = {"lab links of bond members": self.member_links(), "ovs-vsctl show": self.ovs.vsctl("show")}
         for node in self.state.nodes.values():
             try:
                 dumps[f"bond/show {node.name}"] = self.ovs.appctl("bond/show", node.bond.port)

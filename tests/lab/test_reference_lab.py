@@ -55,10 +55,12 @@ def test_switch_trunks_bonds_and_marks(reference_lab):
         state, "--format=csv", "--no-headings", "--columns=name,tag,trunks,vlan_mode,bond_mode,external_ids",
         "list", "port").splitlines()}
     for node_index in (1, 2):
-        for nic in ("ens224", "ens256"):
-            row = ports[f"s{node_index}-{nic}"]
+        for member_index in (0, 1):  # the lab names members by index: ens224 is s1-e0/n1-e0 on worker1
+            row = ports[f"s{node_index}-e{member_index}"]
             assert "native-untagged" in row and "[1, 100, 200]" in row and f"macvlan-conformance={name}" in row
         assert "active-backup" in ports[f"n{node_index}-bond"]
+        node = state["nodes"][f"worker{node_index}"]
+        assert node["bond"]["members"] == {"ens224": f"n{node_index}-e0", "ens256": f"n{node_index}-e1"}
     assert vsctl(state, "get", "bridge", "br-switch", "datapath_type").strip() == "netdev"
     assert vsctl(state, "get", "port", "vlanif100", "tag").strip() == "100"
 
@@ -90,7 +92,7 @@ def test_bond_member_down_keeps_traffic_flowing(reference_lab):
     _, state = reference_lab
     fabric = state["fabric_netns"]
     target = state["pods"]["sa-w2-a"]["network_status"][0]["ips"][0]
-    for nic in ("n1-ens224", "n1-ens256"):
+    for nic in ("n1-e0", "n1-e1"):  # worker1's ens224, ens256
         sh("ip", "-n", fabric, "link", "set", nic, "down")
         try:
             deadline = time.monotonic() + 5
@@ -100,10 +102,10 @@ def test_bond_member_down_keeps_traffic_flowing(reference_lab):
             assert "1 received" in out, f"{nic} down: {out}"
         finally:
             sh("ip", "-n", fabric, "link", "set", nic, "up")
-    sh("ip", "-n", fabric, "link", "set", "n1-ens224", "down")
-    sh("ip", "-n", fabric, "link", "set", "n1-ens256", "down")
+    sh("ip", "-n", fabric, "link", "set", "n1-e0", "down")
+    sh("ip", "-n", fabric, "link", "set", "n1-e1", "down")
     try:
         assert "0 received" in ping(state, "sa-w1-a", target), "both members down, yet traffic flows"
     finally:
-        sh("ip", "-n", fabric, "link", "set", "n1-ens224", "up")
-        sh("ip", "-n", fabric, "link", "set", "n1-ens256", "up")
+        sh("ip", "-n", fabric, "link", "set", "n1-e0", "up")
+        sh("ip", "-n", fabric, "link", "set", "n1-e1", "up")
