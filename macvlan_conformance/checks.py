@@ -154,6 +154,9 @@ CHECKS: tuple[Check, ...] = (
               "MUST after the member is restored, the pairs again give the verdicts they gave before.",
               "MUST (control) at least one of those pairs is reachable before the fault, so that \"unchanged\" "
               "means something.",
+              "MUST judge only the pairs whose verdict was the one the topology expects both in their own check "
+              "and in a round just before the fault; the others are listed as not judged (a pair broken already "
+              "is its own check's failure, not the bond's).",
           ), Category.RESILIENCE, subject="bond_member", modes=(FABRIC,), exclusive=True,
           requires=frozenset({Capability.BOND_CONTROL})),
 )

@@ -218,27 +218,28 @@ def cross_vlan_arp_cases(topology: Topology) -> list[Case]:
 def broadcast_cases(topology: Topology) -> list[Case]:
     """A broadcast sent in one VLAN is not seen in another; control: a same-VLAN receiver sees it.
 
-    One case per ordered VLAN pair; the receivers in the other VLAN are its macvlan interfaces.
+    One sender per (VLAN, node) that has a pod in the VLAN, so that a leak only one node's trunk creates is
+    probed from that node too; one case per sender and other VLAN, whose receivers are that VLAN's macvlan
+    interfaces. A sender without a same-VLAN witness (its control) is not a case.
     """
     eps = [e for e in endpoints(topology) if e.macvlan]
     vlans = sorted({e.vlan for e in eps})
     cases = []
     for a in vlans:
-        senders = [e for e in eps if e.vlan == a]
-        pairs = [(s, w) for s in senders for w in senders if s.pod != w.pod]
-        if not pairs:
-            continue
-        pairs.sort(key=lambda p: p[0].node == p[1].node)  # prefer a witness across the trunk
-        sender, witness = pairs[0]
-        control = Case("isolation.broadcast-control", sender, witness, Verdict.SEEN)
-        for b in vlans:
-            if b == a:
+        in_vlan = [e for e in eps if e.vlan == a]
+        for node in dict.fromkeys(e.node for e in in_vlan):
+            sender = next(e for e in in_vlan if e.node == node)
+            # a witness across the trunk first
+            witnesses = sorted((w for w in in_vlan if w.pod != sender.pod), key=lambda w: w.node == node)
+            if not witnesses:
                 continue
-            receivers = [e for e in eps if e.vlan == b and e.pod != sender.pod]
-            if receivers:
-                cases.append(Case("isolation.broadcast", sender, None, Verdict.NOT_SEEN, control=control,
-                                  target=f"vlan{b} ({len(receivers)} receivers)",
-                                  params={"receivers": [r.key for r in receivers], "vlan": b}))
+            control = Case("isolation.broadcast-control", sender, witnesses[0], Verdict.SEEN)
+            for b in (v for v in vlans if v != a):
+                receivers = [e for e in eps if e.vlan == b and e.pod != sender.pod]
+                if receivers:
+                    cases.append(Case("isolation.broadcast", sender, None, Verdict.NOT_SEEN, control=control,
+                                      target=f"vlan{b} ({len(receivers)} receivers)",
+                                      params={"receivers": [r.key for r in receivers], "vlan": b}))
     return cases
 
 

@@ -83,6 +83,19 @@ def test_broadcast_receivers_exclude_the_senders_vlan():
             assert att.vlan.id == case.params["vlan"] != case.src.vlan
 
 
+def test_broadcast_senders_cover_every_vlan_and_node_with_a_pod():
+    """A leak only one node's trunk creates is probed from that node: every (VLAN, node) that has a macvlan
+    interface and a same-VLAN witness sends into every other VLAN that has receivers."""
+    eps = [e for e in ex.endpoints(REF) if e.macvlan]
+    sent = {(c.src.vlan, c.src.node, c.params["vlan"]) for c in ex.broadcast_cases(REF)}
+    for e in eps:
+        if not any(w.vlan == e.vlan and w.pod != e.pod for w in eps):
+            continue
+        for other in {w.vlan for w in eps} - {e.vlan}:
+            assert (e.vlan, e.node, other) in sent, (e.vlan, e.node, other)
+    assert len({(v, n) for v, n, _ in sent}) > len({v for v, _, _ in sent})  # more than one sender per VLAN
+
+
 def test_rule_cases_pair_refusals_with_controls():
     rules = {name: (pod, expected) for name, pod, expected, _ in ex.rule_cases(REF)}
     assert rules["overlay-as-default"][1] == Verdict.REFUSED
