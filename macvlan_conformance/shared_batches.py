@@ -17,6 +17,8 @@ from typing import Callable
 from filelock import FileLock
 
 from .expectations import Case
+from .json_files import StateFileError, Unreadable
+from .json_files import read as read_json
 
 
 class SharedBatches:
@@ -35,9 +37,23 @@ class SharedBatches:
         path = self.directory / f"{self.key(cases)}.json"
         with FileLock(f"{path}.lock"):
             if path.exists():
-                return json.loads(path.read_text())
+                return self._read(path, len(cases))
             observed = probe(cases)
             partial = path.with_suffix(f".{os.getpid()}.tmp")
             partial.write_text(json.dumps(observed))
             partial.replace(path)  # readers only ever see a complete file
             return observed
+
+    @staticmethod
+    def _read(path: Path, count: int) -> list[dict]:
+        """The observations another process wrote; ``StateFileError`` (one line) if the file is damaged."""
+        try:
+            observed = read_json(path)
+        except Unreadable as exc:
+            why = str(exc)
+        else:
+            if isinstance(observed, list) and len(observed) == count and all(isinstance(o, dict) for o in observed):
+                return observed
+            why = f"{path}: not {count} observations"
+        raise StateFileError(f"{why}; something other than this run wrote it: run the suites again (`macvlan-"
+                             f"conformance lab cleanup` removes the files of killed runs)")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+
+from ..json_files import StateFileError, Unreadable, first_problem
+from ..json_files import read as read_json
 
 
 class InterfaceState(BaseModel):
@@ -102,4 +104,10 @@ class LabState(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> "LabState":
-        return cls.model_validate(json.loads(path.read_text()))
+        """The state in ``path``; ``StateFileError`` (one line naming the file and the fix) if damaged."""
+        try:
+            return cls.model_validate(read_json(path))
+        except (Unreadable, ValidationError) as exc:
+            why = str(exc) if isinstance(exc, Unreadable) else f"{path}: not a lab state file ({first_problem(exc)})"
+        raise StateFileError(f"{why}; remove the lab with `macvlan-conformance lab cleanup --name "
+                             f"{Path(path).parent.name}` and start it again")
