@@ -10,6 +10,7 @@ import json
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 from .signals import sigterm_as_interrupt
 from .topology import TopologyError, resolve_topology_path
@@ -69,19 +70,27 @@ def cmd_lab_cleanup(args) -> int:
 
 
 def cmd_report(args) -> int:
-    """HTML report (+ history) from results.json; with --baseline, the regressions against an older run."""
+    """HTML report (+ history) from results.json; with --baseline, the regressions against an older run.
+    Every results file is validated first (one line on a bad one, exit 2); an interrupted run's partial
+    results are reported but are never a baseline and never join the history."""
     from .report import baseline, history, html
-    from .report.results import ResultsError, load
+    from .report.results import ResultsError, load, load_baseline
     try:
         new = load(args.results)
-        old = load(args.baseline) if args.baseline else None
+        old = load_baseline(args.baseline) if args.baseline else None
     except ResultsError as exc:
         raise ValueError(str(exc)) from None
+    if args.append_history and new["run"].get("interrupted"):
+        raise ValueError(f"--append-history: {args.results} holds the partial results of an interrupted run; "
+                         f"the history has complete runs only")
     comparison = baseline.compare(old, new) if old else None
     if args.append_history:
         history.append(args.history, new)
-    out = html.write(new, args.html, history=history.read(args.history), comparison=comparison)
-    err.print(f"report written to {out}")
+    trend = history.read(args.history)
+    for line in trend.skipped:
+        err.print(f"warning: {line}", highlight=False, markup=False)
+    out = html.write(new, args.html, history=trend.entries, comparison=comparison)
+    err.print(f"report written to {out}", highlight=False)
     if comparison:
         print(baseline.render_text(comparison, args.baseline, args.results))
         return 1 if comparison.has_regressions else 0
@@ -309,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (TopologyError, ValueError, LabNotFound, LabExistsError, PreflightError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, markup=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         return 2
     except (CommandError, CniError, PodRefused) as exc:
         err.print(f"[red]lab error:[/] {exc}", highlight=False)

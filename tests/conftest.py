@@ -25,7 +25,8 @@ def pytest_collection_modifyitems(config, items):
 
 def _reports_snapshot() -> dict[str, tuple[int, int]]:
     reports = ROOT / "reports"
-    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in reports.iterdir()} if reports.exists() else {}
+    return {str(p.relative_to(reports)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in reports.rglob("*")} if reports.exists() else {}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -53,7 +54,8 @@ def run_suites(tmp_path, *args, name="results"):
                            str(tmp_path / f"{name}.html"), "--history", str(tmp_path / "history.jsonl"), *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert results.exists(), f"no results.json; pytest said:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
-    return proc, json.loads(results.read_text())
+    from macvlan_conformance.report.results import load
+    return proc, load(results)  # what the suites write passes the schema they read
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ def compare(old: dict, new: dict) -> Comparison:
         was, now = before[key]["outcome"], after[key]["outcome"]
         if was in GOOD and now == "failed":
             result.regressions.append({"nodeid": key, "before": was, "after": now, "id": after[key].get("id"),
-                                       "detail": after[key].get("detail", "")})
+                                       "detail": after[key].get("detail") or ""})
         elif was == "failed" and now in GOOD:
             result.fixes.append({"nodeid": key, "before": was, "after": now, "id": after[key].get("id")})
     result.new = sorted(after.keys() - before.keys())

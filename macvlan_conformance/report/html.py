@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from .. import json_files
+from . import history as history_of
 from . import results as res
 from .baseline import Comparison
 from .topology_svg import render as render_topology
 
-SYMBOLS = {"passed": ("✓", "pass"), "flaky": ("~", "flaky"), "failed": ("✗", "fail")}
+SYMBOLS = {"passed": ("✓", "pass"), "flaky": ("~", "flaky"), "failed": ("✗", "fail"), "skipped": ("–", "na")}
 
 
 def render(results: dict, history: list[dict] | None = None, comparison: Comparison | None = None,
@@ -19,20 +22,34 @@ def render(results: dict, history: list[dict] | None = None, comparison: Compari
     env = Environment(loader=PackageLoader("macvlan_conformance.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     env.filters["pretty"] = lambda value: json.dumps(value, indent=1, sort_keys=True, default=str)
-    topology = results.get("topology")
     return env.get_template("conformance.html.j2").render(
         run=results["run"], summary=results.get("summary", {}), areas=res.area_summary(results),
         failures=[(i, r) for i, r in enumerate(results["checks"]) if r["outcome"] == "failed"],
         flaky=[(i, r) for i, r in enumerate(results["checks"]) if r["outcome"] == "flaky"],
         matrices=res.matrices(results), records=list(enumerate(results["checks"])), symbols=SYMBOLS,
         not_applicable=results.get("not_applicable", []),
-        topology_svg=render_topology(topology, results.get("facts") or {}) if topology else "",
-        history=history or [], comparison=comparison, selftest=selftest,
+        topology_svg=_topology_svg(results), history=trend(history or []), comparison=comparison,
+        selftest=selftest, interrupted=bool(results["run"].get("interrupted")),
         area_of=res.area)
 
 
+def trend(history: list) -> list[dict]:
+    """The history entries the trend can show: any other entry is left out, never fatal to the page."""
+    return [h for h in history if history_of.invalid(h) is None]
+
+
+def _topology_svg(results: dict) -> str:
+    """The topology drawn; a topology section this version cannot draw is said so, not fatal."""
+    topology = results.get("topology")
+    if not topology:
+        return ""
+    try:
+        return render_topology(topology, results.get("facts") or {})
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        why = escape(f"{type(exc).__name__}: {str(exc)[:200]}")
+        return f"<p>The topology section of these results cannot be drawn ({why}).</p>"
+
+
 def write(results: dict, path: str | Path, **kwargs) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(results, **kwargs))
-    return path
+    """Render and write the page whole (a reader never sees half a page)."""
+    return json_files.write_text(path, render(results, **kwargs))

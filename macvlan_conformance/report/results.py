@@ -2,38 +2,68 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from .. import json_files
 from ..checks import CHECKS, REGISTRY, area  # noqa: F401  (area: re-exported for the report templates)
+from .schema import SCHEMA_VERSION, Results
 
 OUTCOMES = ("passed", "failed", "flaky")
 MATRIX_CHECKS = tuple(c.id for c in CHECKS if c.matrix)
 
 
 class ResultsError(ValueError):
-    pass
+    """A results.json this version cannot use; ``str()`` is one line naming the file and the field."""
 
 
 def load(path: str | Path) -> dict:
-    """Load and sanity-check a results.json. Raises ``ResultsError`` naming the file and the problem."""
+    """A results.json, validated against the schema (``report.schema``): the file's own dict. Raises
+    ``ResultsError`` (one line: the file, the field, the problem) for anything this version cannot read."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise ResultsError(f"{path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise ResultsError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("checks"), list) or "run" not in data:
-        raise ResultsError(f"{path}: not a macvlan-conformance results.json (needs 'run' and 'checks')")
-    ids = [r.get("id") for r in data["checks"] if isinstance(r, dict)] + list(data.get("not_applicable") or [])
-    unknown = sorted({i for i in ids if i is not None and i not in REGISTRY}, key=str)
-    if unknown:
-        raise ResultsError(f"{path}: unknown check id {unknown[0]!r} (not a check of this version; known: "
-                           f"{', '.join(REGISTRY)})")
+        data = json_files.read(path)
+    except json_files.Unreadable as exc:
+        raise ResultsError(str(exc)) from None
+    if not isinstance(data, dict) or not ({"run", "checks"} & data.keys()):
+        raise ResultsError(f"{path}: not a macvlan-conformance results.json (needs 'run' and 'checks', "
+                           f"got {json_files.excerpt(data)})")
+    _check_version(path, data.get("schema_version", 0))
+    try:
+        Results.model_validate(data)
+    except ValidationError as exc:
+        raise ResultsError(f"{path}: {json_files.problems(exc)}") from None
+    _check_ids(path, data)
     return data
+
+
+def load_baseline(path: str | Path) -> dict:
+    """``load``, refusing the partial results of an interrupted run (they would compare as removed checks)."""
+    data = load(path)
+    if data["run"].get("interrupted"):
+        raise ResultsError(f"{path}: run.interrupted: the partial results of an interrupted run cannot be a "
+                           f"baseline; use the results.json of a complete run")
+    return data
+
+
+def _check_version(path: Path, version) -> None:
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise ResultsError(f"{path}: schema_version {version}: written by a newer macvlan-conformance (this "
+                           f"version reads up to {SCHEMA_VERSION}); upgrade")
+
+
+def _check_ids(path: Path, data: dict) -> None:
+    """Every check id named in the file is a registered check of this version."""
+    named = [(f"checks[{i}].id", r["id"]) for i, r in enumerate(data["checks"])]
+    named += [(f"not_applicable[{i}]", c) for i, c in enumerate(data.get("not_applicable") or [])]
+    unknown = [(where, i) for where, i in named if i is not None and i not in REGISTRY]
+    if unknown:
+        where, check_id = unknown[0]
+        raise ResultsError(f"{path}: unknown check id {check_id!r} at {where} (not a check of this version; "
+                           f"known: {', '.join(REGISTRY)})")
 
 
 def record_key(record: dict) -> str:
