@@ -8,7 +8,6 @@ fails the self-test, and so does a healthy run that is not all green.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -37,16 +36,23 @@ class FaultRow:
 
 
 def run_suites(lab: str, workers: int, results: Path) -> dict:
-    """The suites against ``lab`` in a subprocess (a fresh pytest, as a user runs it); its results.json."""
+    """The suites against ``lab`` in a subprocess (a fresh pytest, as a user runs it); its results.json,
+    validated (``report.results.load``). A run that wrote none (interrupted, or failed to start) raises."""
+    from .report.outputs import partial
+    from .report.results import load
     xdist = ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+    for earlier in (results, partial(results, ".json")):  # never read an earlier self-test's file as this run's
+        earlier.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "--lab", lab,
                         *xdist, "--results", str(results), "--catalogue", f"{tmp}/catalogue.yaml",
                         "--html-report", f"{tmp}/report.html", "--history", f"{tmp}/history.jsonl"],
                        cwd=ROOT, capture_output=True, text=True)
     if not results.exists():
-        raise RuntimeError("the suites wrote no results.json (see `pytest suites --lab ...` for why)")
-    return json.loads(results.read_text())
+        why = (f"it was interrupted (partial results in {partial(results, '.json')})"
+               if partial(results, ".json").exists() else "see `pytest suites --lab ...` for why")
+        raise RuntimeError(f"the suites wrote no {results}: {why}")
+    return load(results)
 
 
 def failed_checks(results: dict) -> set[str]:

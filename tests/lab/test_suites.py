@@ -1,6 +1,7 @@
 """The conformance suites themselves: green on the healthy reference lab, red exactly where a lab is broken
 on purpose, the same verdicts under pytest-xdist, and a session lab that leaves nothing behind."""
 
+import json
 import subprocess
 import sys
 import time
@@ -11,9 +12,13 @@ from macvlan_conformance.checks import REGISTRY
 from macvlan_conformance.faults import catalogue
 from macvlan_conformance.lab.names import LabNames
 from macvlan_conformance.lab.target import LabTarget
+from macvlan_conformance.report import history
+from macvlan_conformance.report import results as res
 
 from ..conftest import ROOT, run_suites
 from .conftest import host_snapshot, interrupt
+
+DATA = ROOT / "tests" / "data"
 
 BROKEN_LABS = ["vlan-removed-from-trunk", "vlanif-down", "router-forwarding-off", "macvlan-mode-private",
                "master-in-wrong-vlan"]
@@ -81,7 +86,13 @@ def test_session_lab_is_built_and_removed(tmp_path):
 
 
 def test_ctrl_c_during_probing_leaves_nothing(tmp_path):
+    """Ctrl-C mid-run removes the lab, keeps the last complete run's results, report and history as they
+    were, and writes the partial results beside them, marked interrupted."""
     before = host_snapshot()
+    previous = {"r.json": (DATA / "healthy.json").read_bytes(), "r.html": b"<html>the last complete run</html>",
+                "h.jsonl": (json.dumps(history.entry(res.load(DATA / "healthy.json"))) + "\n").encode()}
+    for name, content in previous.items():
+        (tmp_path / name).write_bytes(content)
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-q", "--topology", "reference",
                              "--results", str(tmp_path / "r.json"), "--catalogue", str(tmp_path / "c.yaml"),
                              "--html-report", str(tmp_path / "r.html"), "--history", str(tmp_path / "h.jsonl")],
@@ -95,3 +106,10 @@ def test_ctrl_c_during_probing_leaves_nothing(tmp_path):
     out, _ = interrupt(proc)
     assert proc.returncode == 2 and "KeyboardInterrupt" in out, out[-3000:]  # pytest's "interrupted"
     assert host_snapshot() == before, out[-2000:]
+    assert {name: (tmp_path / name).read_bytes() for name in previous} == previous, out[-2000:]
+    partial = res.load(tmp_path / "r.interrupted.json")
+    assert partial["run"]["interrupted"] is True and partial["schema_version"] == 1
+    assert (tmp_path / "r.interrupted.html").exists()
+    assert (f"interrupted: partial results in {tmp_path / 'r.interrupted.json'} (report "
+            f"{tmp_path / 'r.interrupted.html'}); the previous report {tmp_path / 'r.json'} and "
+            f"{tmp_path / 'r.html'} are untouched") in out, out[-3000:]

@@ -1,14 +1,16 @@
-"""Reports from recorded results.json files: the numbers, the matrix cells, baselines and history."""
+"""Reports from recorded results.json files: the numbers, the matrix cells, baselines and history; what the
+results plugin writes for a complete and for an interrupted run."""
 
 import copy
 import json
 import re
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
-from macvlan_conformance.report import baseline, history, html
+from macvlan_conformance.report import baseline, history, html, outputs
 from macvlan_conformance.report import results as res
 
 from ..conftest import ROOT
@@ -102,9 +104,10 @@ def test_history_trend(tmp_path, healthy, broken):
     history.append(path, healthy)
     history.append(path, broken)
     path.open("a").write("not json\n")
-    entries = history.read(path)
-    assert [e["summary"]["failed"] for e in entries] == [0, broken["summary"]["failed"]]
-    page = html.render(broken, history=entries)
+    trend = history.read(path)
+    assert [e["summary"]["failed"] for e in trend.entries] == [0, broken["summary"]["failed"]]
+    assert trend.skipped == [f"{path}:3: not JSON (Expecting value at line 1 column 1), skipped"]
+    page = html.render(broken, history=trend.entries)
     assert 'id="trend"' in page and f'<td class="fail">{broken["summary"]["failed"]}</td>' in page
 
 
@@ -116,3 +119,98 @@ def test_results_file_errors(tmp_path):
     bad.write_text(json.dumps({"foo": 1}))
     with pytest.raises(res.ResultsError, match="not a macvlan-conformance results.json"):
         res.load(bad)
+
+
+def test_outputs_of_a_complete_and_an_interrupted_run(tmp_path):
+    complete = outputs.plan(tmp_path / "results.json", tmp_path / "conformance.html", tmp_path / "h.jsonl", False)
+    assert (complete.results, complete.html, complete.history) == (
+        tmp_path / "results.json", tmp_path / "conformance.html", tmp_path / "h.jsonl")
+    assert complete.stale == [tmp_path / "results.interrupted.json", tmp_path / "conformance.interrupted.html"]
+    stopped = outputs.plan(tmp_path / "results.json", tmp_path / "conformance.html", tmp_path / "h.jsonl", True)
+    assert (stopped.results, stopped.html, stopped.history, stopped.stale) == (
+        tmp_path / "results.interrupted.json", tmp_path / "conformance.interrupted.html", None, [])
+    assert outputs.interrupted_line(stopped) == (
+        f"interrupted: partial results in {stopped.results} (report {stopped.html}); no complete run's report at "
+        f"{tmp_path / 'results.json'} yet")
+    (tmp_path / "results.json").write_text("{}")
+    assert outputs.interrupted_line(stopped).endswith(f"; the previous report {tmp_path / 'results.json'} is untouched")
+
+
+def test_only_pytest_interrupted_counts_as_an_interrupted_run():
+    from fixtures.results import is_interrupted
+    assert is_interrupted(pytest.ExitCode.INTERRUPTED) and is_interrupted(2)
+    assert not any(is_interrupted(s) for s in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, 1, 0))
+
+
+class _Reporter:
+    def __init__(self):
+        self.lines = []
+
+    def write_line(self, line):
+        self.lines.append(line)
+
+
+class _Config:
+    """What ResultsPlugin reads of pytest's config."""
+
+    def __init__(self, tmp_path, reporter):
+        self.options = {"--results": str(tmp_path / "results.json"), "--html-report": str(tmp_path / "r.html"),
+                        "--history": str(tmp_path / "h.jsonl"), "--catalogue": str(tmp_path / "c.yaml"),
+                        "--target": "lab", "--matrix": "full", "--probe-next-hop": "auto", "--baseline": None}
+        self.option = SimpleNamespace(collectonly=False)
+        self.pluginmanager = SimpleNamespace(get_plugin=lambda name: reporter)
+
+    def getoption(self, name):
+        return self.options[name]
+
+
+def _finish_run(tmp_path, healthy, exitstatus, count=3):
+    """A ResultsPlugin fed ``count`` recorded tests, finished with pytest's ``exitstatus``."""
+    from fixtures.results import ResultsPlugin
+    from fixtures.state import RunState
+    from macvlan_conformance.topology import load_topology
+    reporter = _Reporter()
+    state = RunState(load_topology(ROOT / "topologies" / "reference.yaml"), "reference.yaml", is_worker=False)
+    plugin = ResultsPlugin(_Config(tmp_path, reporter), state)
+    for record in healthy["checks"][:count]:
+        result = {k: v for k, v in record.items() if k not in ("id", "nodeid", "outcome", "duration_s")}
+        plugin.pytest_runtest_logreport(SimpleNamespace(
+            user_properties=[("mc_result", {**result, "check": record["id"]})], when="call", outcome="passed",
+            nodeid=record["nodeid"], duration=0.1, failed=False))
+    plugin.pytest_sessionfinish(SimpleNamespace(exitstatus=exitstatus), exitstatus)
+    return reporter.lines
+
+
+def test_a_complete_run_writes_a_valid_versioned_results_json_and_a_history_line(tmp_path, healthy):
+    (tmp_path / "results.interrupted.json").write_text("{}")  # left by an earlier interrupted run
+    lines = _finish_run(tmp_path, healthy, pytest.ExitCode.OK)
+    written = res.load(tmp_path / "results.json")  # what the writer writes, the reader reads
+    assert written["schema_version"] == 1 and written["run"]["interrupted"] is False
+    assert written["summary"]["passed"] == 3 and (tmp_path / "r.html").exists()
+    assert len(history.read(tmp_path / "h.jsonl").entries) == 1
+    assert not (tmp_path / "results.interrupted.json").exists()
+    assert any(f"results in {tmp_path / 'results.json'}" in line for line in lines)
+
+
+def test_an_interrupted_run_leaves_the_last_complete_run_alone(tmp_path, healthy):
+    _finish_run(tmp_path, healthy, pytest.ExitCode.OK)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    lines = _finish_run(tmp_path, healthy, pytest.ExitCode.INTERRUPTED, count=1)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name in before} == before  # history too
+    partial = res.load(tmp_path / "results.interrupted.json")
+    assert partial["run"]["interrupted"] is True and partial["summary"]["total"] == 1
+    assert 'id="interrupted"' in (tmp_path / "r.interrupted.html").read_text()
+    with pytest.raises(res.ResultsError, match="cannot be a baseline"):
+        res.load_baseline(tmp_path / "results.interrupted.json")
+    said = [line for line in lines if "interrupted" in line]
+    assert said == [f"macvlan-conformance: 1 passed, 0 failed, 0 flaky before the run was interrupted: partial "
+                    f"results in {tmp_path / 'results.interrupted.json'} (report {tmp_path / 'r.interrupted.html'}); "
+                    f"the previous report {tmp_path / 'results.json'} and {tmp_path / 'r.html'} are untouched"]
+
+
+def test_the_run_tells_of_history_lines_it_skipped(tmp_path, healthy):
+    (tmp_path / "h.jsonl").write_bytes(b'{"summary": []}\n')
+    lines = _finish_run(tmp_path, healthy, pytest.ExitCode.OK)
+    assert f"macvlan-conformance: warning: {tmp_path / 'h.jsonl'}:1: not a history entry (summary: should be a " \
+           f"valid dictionary, got an array ([])), skipped" in lines
+    assert 'id="trend"' in (tmp_path / "r.html").read_text()
