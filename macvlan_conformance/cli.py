@@ -192,7 +192,7 @@ def cmd_render(args) -> int:
     else:
         scope = RunScope(args.run_id, args.namespace_prefix)
         objects = manifests.render(scoped_topology(topology, scope), scope, image=args.probe_image,
-                                   ipam=args.ipam, multus_configs=args.multus_config)
+                                   ipam=args.ipam, multus_configs=args.multus_config, cni_version=args.cni_version)
         if args.host_probe:
             objects += [host_probe_pod(n.name, scope, args.probe_image) for n in topology.nodes]
     sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False))
@@ -281,6 +281,9 @@ def _add_cluster_commands(sub) -> None:
     render.add_argument("--probe-image", default=manifests_default_image(), help="the probe image of the pods")
     render.add_argument("--ipam", choices=["spiderpool", "host-local", "whereabouts"], default="spiderpool",
                         help="IPAM of the NADs (default: spiderpool, pools chosen by pod annotation)")
+    render.add_argument("--cni-version", choices=["1.0.0", "0.4.0"], default="1.0.0",
+                        help="cniVersion of the NADs (default 1.0.0, Multus 4.x; 0.4.0 for Multus 3.x, as the "
+                             "multus-underlay chart ships it; a cluster run reads the Multus version and chooses)")
     render.add_argument("--multus-config", action="store_true",
                         help="SpiderMultusConfigs instead of NetworkAttachmentDefinitions")
     render.add_argument("--host-probe", action="store_true",

@@ -3,20 +3,38 @@
 
 from __future__ import annotations
 
+import re
 from ipaddress import IPv4Address
 from pathlib import Path
 
 from .topology import IPPool, Network, Topology
 
 CNI_VERSION = "1.0.0"
+MULTUS3_CNI_VERSION = "0.4.0"  # the newest config version Multus 3.x (libcni v0.8.1) can run
+CNI_VERSIONS = (CNI_VERSION, MULTUS3_CNI_VERSION)
 
 
-def macvlan_conflist(network: Network, ipam: dict, mtu: int | None = None) -> dict:
+def cni_version_for_multus(image: str) -> tuple[str, str]:
+    """The ``cniVersion`` our NADs may declare under the Multus of ``image`` (its tag), and why.
+
+    Multus 3.x vendors libcni v0.8.1, which runs configs up to 0.4.0; 1.0.0 arrived with Multus 4.0
+    (k8snetworkplumbingwg/multus-cni PR #879, the maintainers' answer; multus-underlay's chart still ships
+    3.x). A tag without a version (``stable``, ``snapshot``, a digest) gets 0.4.0, which both run."""
+    tag = image.rsplit("/", 1)[-1].partition(":")[2].partition("@")[0]
+    found = re.match(r"v?(\d+)\.(\d+)", tag)
+    if found is None:
+        return MULTUS3_CNI_VERSION, f"Multus image {image!r} names no version; {MULTUS3_CNI_VERSION} runs on 3.x and 4.x"
+    if int(found.group(1)) >= 4:
+        return CNI_VERSION, f"Multus {found.group(0)} runs CNI {CNI_VERSION}"
+    return MULTUS3_CNI_VERSION, f"Multus {found.group(0)} runs configs up to {MULTUS3_CNI_VERSION}"
+
+
+def macvlan_conflist(network: Network, ipam: dict, mtu: int | None = None, cni_version: str = CNI_VERSION) -> dict:
     """The network's CNI configuration list: one macvlan plugin on ``master`` with the given IPAM."""
     plugin = {"type": "macvlan", "master": network.master, "mode": network.mode, "ipam": ipam}
     if network.mtu or mtu:
         plugin["mtu"] = network.mtu or mtu
-    return {"cniVersion": CNI_VERSION, "name": network.name, "plugins": [plugin]}
+    return {"cniVersion": cni_version, "name": network.name, "plugins": [plugin]}
 
 
 def spiderpool_ipam() -> dict:

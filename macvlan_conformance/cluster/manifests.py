@@ -73,16 +73,18 @@ def ipam_config(kind: IpamKind, pool: IPPool) -> dict:
     raise ValueError(f"unknown IPAM {kind!r}; use one of: {', '.join(IPAM_KINDS)}")
 
 
-def nad_config(network: Network, topology: Topology, ipam: IpamKind = "spiderpool") -> dict:
+def nad_config(network: Network, topology: Topology, ipam: IpamKind = "spiderpool",
+               cni_version: str = netconf.CNI_VERSION) -> dict:
     """The NAD's ``spec.config`` (parsed): a macvlan conflist on the network's master."""
-    return netconf.macvlan_conflist(network, ipam_config(ipam, topology.pool(network.ippool)))
+    return netconf.macvlan_conflist(network, ipam_config(ipam, topology.pool(network.ippool)), cni_version=cni_version)
 
 
-def network_attachment(network: Network, topology: Topology, scope: RunScope, ipam: IpamKind = "spiderpool") -> dict:
+def network_attachment(network: Network, topology: Topology, scope: RunScope, ipam: IpamKind = "spiderpool",
+                       cni_version: str = netconf.CNI_VERSION) -> dict:
     meta = _meta(network.name, scope, network.namespace,
                  annotations={NETWORK_TYPE_ANNOTATION: f"macvlan-{network.type}"})
     return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition", "metadata": meta,
-            "spec": {"config": json.dumps(nad_config(network, topology, ipam), indent=2)}}
+            "spec": {"config": json.dumps(nad_config(network, topology, ipam, cni_version), indent=2)}}
 
 
 def multus_config(network: Network, topology: Topology, scope: RunScope) -> dict:
@@ -135,14 +137,15 @@ def probe_pod(pod: Pod, attachments: list[Attachment], scope: RunScope, image: s
 
 
 def render(topology: Topology, scope: RunScope, *, image: str = DEFAULT_PROBE_IMAGE, ipam: IpamKind = "spiderpool",
-           multus_configs: bool = False) -> list[dict]:
-    """Every object of a run, in creation order. ``topology`` must already be scoped (``scoped_topology``)."""
+           multus_configs: bool = False, cni_version: str = netconf.CNI_VERSION) -> list[dict]:
+    """Every object of a run, in creation order. ``topology`` must already be scoped (``scoped_topology``);
+    ``cni_version`` is what the cluster's Multus runs (``netconf.cni_version_for_multus``)."""
     objects = [namespace(scope)]
     if ipam == "spiderpool":
         objects += [ippool(p, scope) for p in topology.ippools]
     for network in topology.networks:
         objects.append(multus_config(network, topology, scope) if multus_configs
-                       else network_attachment(network, topology, scope, ipam))
+                       else network_attachment(network, topology, scope, ipam, cni_version))
     objects += [probe_pod(p, topology.attachments(p.name), scope, image) for p in topology.pods]
     return objects
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from .. import netconf
 from ..topology import Topology
 from . import hostlinks
 from .hostlinks import HostLink
@@ -39,6 +40,8 @@ class PreflightReport:
 
     server_version: str = ""
     multus: str = ""
+    cni_version: str = netconf.CNI_VERSION  # what the NADs declare: the newest the cluster's Multus runs
+    cni_version_reason: str = ""
     node_info: dict[str, dict] = field(default_factory=dict)
     host_links: dict[str, dict[str, HostLink]] = field(default_factory=dict)  # node -> ifname -> link (nmstate)
     host_notes: list[str] = field(default_factory=list)
@@ -97,7 +100,9 @@ def _multus_ready(cluster: Cluster, report: PreflightReport) -> list[str]:
     if not multus:
         return ["no Multus daemonset found (a daemonset whose name contains 'multus'): install Multus"]
     ds = multus[0]
-    report.multus = f"{ds.metadata.namespace}/{ds.metadata.name} ({ds.spec.template.spec.containers[0].image})"
+    image = ds.spec.template.spec.containers[0].image
+    report.multus = f"{ds.metadata.namespace}/{ds.metadata.name} ({image})"
+    report.cni_version, report.cni_version_reason = netconf.cni_version_for_multus(image)
     desired, ready = ds.status.desired_number_scheduled or 0, ds.status.number_ready or 0
     if desired == 0 or ready < desired:
         return [f"Multus daemonset {ds.metadata.namespace}/{ds.metadata.name} is not ready ({ready}/{desired} pods); "

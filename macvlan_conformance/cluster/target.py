@@ -83,9 +83,12 @@ class ClusterTarget(Target):
     # --- deployment ------------------------------------------------------------------------------
     def deploy(self, timeout: float = 180.0, progress=lambda line: None) -> None:
         """Create every object of the run, then wait until every pod runs with its network-status."""
-        objects = manifests.render(self.topology, self.scope, image=self.image, ipam=self.ipam)
+        objects = manifests.render(self.topology, self.scope, image=self.image, ipam=self.ipam,
+                                   cni_version=self.report.cni_version)
         probes = [hostprobe.host_probe_pod(n.name, self.scope, self.image) for n in self.topology.nodes] \
             if self.host_probe else []
+        if self.report.cni_version_reason:
+            progress(f"NADs declare cniVersion {self.report.cni_version}: {self.report.cni_version_reason}")
         for obj in objects + probes:
             self._create(obj)
             if obj["kind"] != "Pod":

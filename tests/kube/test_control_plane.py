@@ -157,3 +157,21 @@ def test_a_run_without_the_rbac_it_needs_stops_at_preflight_naming_what_to_grant
     assert "forbidden by RBAC for context 'lab-multus'" in proc.stderr, proc.stderr[-2000:]
     assert "grant the verbs listed in the README" in proc.stderr
     assert "BEGIN" not in proc.stdout + proc.stderr  # no key or certificate material
+
+
+def test_preflight_reads_the_multus_version_and_chooses_the_nads_cni_version(kube_lab):
+    """Preflight finds the Multus DaemonSet (the lab's record of the real Multus v4.2.3 its node agents run)
+    and, from its image tag, the newest cniVersion that Multus runs: 1.0.0 from Multus 4.0 on
+    (k8snetworkplumbingwg/multus-cni PR #879), 0.4.0 for 3.x."""
+    from macvlan_conformance.cluster.kube import connect
+    from macvlan_conformance.cluster.preflight import preflight
+    from macvlan_conformance.topology import load_topology
+
+    from ..conftest import TOPOLOGIES
+    cluster = connect(kube_lab[1].kube.admin_kubeconfig, None)
+    try:
+        report = preflight(cluster, load_topology(TOPOLOGIES / "reference.yaml"))
+    finally:
+        cluster.close()
+    assert "multus" in report.multus and "v4.2" in report.cni_version_reason, report
+    assert report.cni_version == "1.0.0"

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from macvlan_conformance import annotations as ann
+from macvlan_conformance import netconf
 from macvlan_conformance.cluster import manifests
 from macvlan_conformance.cluster.scope import RUN_LABEL, RunScope, scoped_topology
 from macvlan_conformance.topology import load_topology, resolve_attachments
@@ -157,3 +158,23 @@ def test_cli_render_prints_valid_yaml(capsys):
     assert main(["render", "--topology", "minimal", "--run-id", "abc"]) == 0
     objects = list(yaml.safe_load_all(capsys.readouterr().out))
     assert objects[0] == manifests.namespace(RunScope("abc"))
+
+
+@pytest.mark.parametrize("image, version", [
+    ("ghcr.io/k8snetworkplumbingwg/multus-cni:v4.2.3-thick", "1.0.0"),
+    ("ghcr.io/k8snetworkplumbingwg/multus-cni:v4.0.2", "1.0.0"),
+    ("ghcr.io/k8snetworkplumbingwg/multus-cni:v3.9.3", "0.4.0"),
+    ("docker.io/nfvpe/multus:v3.4", "0.4.0"),
+    ("registry:5000/multus-cni:stable", "0.4.0"),
+    ("ghcr.io/k8snetworkplumbingwg/multus-cni@sha256:" + "0" * 64, "0.4.0"),
+])
+def test_cni_version_follows_the_multus_version(image, version):
+    """Multus 3.x vendors libcni v0.8.1 (configs up to 0.4.0); CNI 1.0.0 came with Multus 4.0
+    (k8snetworkplumbingwg/multus-cni PR #879, maintainer's answer). The NADs declare what the cluster's
+    Multus runs; an unversioned tag gets 0.4.0, which both major versions run."""
+    chosen, reason = netconf.cni_version_for_multus(image)
+    assert chosen == version and reason
+    topology = load_topology(TOPOLOGIES / "reference.yaml")
+    objects = manifests.render(scoped_topology(topology, SCOPE), SCOPE, cni_version=chosen)
+    nads = [o for o in objects if o["kind"] == "NetworkAttachmentDefinition"]
+    assert nads and all(json.loads(o["spec"]["config"])["cniVersion"] == version for o in nads)
