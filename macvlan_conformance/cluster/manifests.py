@@ -51,14 +51,17 @@ def ippool(pool: IPPool, scope: RunScope) -> dict:
             "metadata": _meta(pool.name, scope), "spec": ippool_spec(pool)}
 
 
-def ipam_config(kind: IpamKind, pool: IPPool) -> dict:
-    """The IPAM block of a network's NAD: Spiderpool (pool chosen by pod annotation), or one of the
-    community plugins allocating from the same ranges."""
+def ipam_config(kind: IpamKind, pool: IPPool, default_route: bool = True) -> dict:
+    """The IPAM block of a network's NAD: Spiderpool (pool chosen, and the gateway cleaned, by pod
+    annotation), or one of the community plugins allocating from the same ranges, with a default route via
+    the pool gateway only when ``default_route`` (a NAD is the same for every pod: no per-pod choice).
+    whereabouts returns the ``routes`` of its config and no route of its own for ``gateway``
+    (k8snetworkplumbingwg/whereabouts ``pkg/types/types.go`` ``IPAMConfig.Routes``)."""
     if kind == "spiderpool":
         return netconf.spiderpool_ipam()
     if kind == "host-local":
         ipam = {"type": "host-local", "ranges": [netconf.pool_ranges(pool)]}
-        if pool.gateway:
+        if pool.gateway and default_route:
             ipam["routes"] = [{"dst": "0.0.0.0/0"}]
         return ipam
     if kind == "whereabouts":
@@ -69,14 +72,41 @@ def ipam_config(kind: IpamKind, pool: IPPool) -> dict:
             ipam["exclude"] = [f"{a}/32" for a in excluded]
         if pool.gateway:
             ipam["gateway"] = str(pool.gateway)
+            if default_route:
+                ipam["routes"] = [{"dst": "0.0.0.0/0", "gw": str(pool.gateway)}]
         return ipam
     raise ValueError(f"unknown IPAM {kind!r}; use one of: {', '.join(IPAM_KINDS)}")
+
+
+def ipam_problems(topology: Topology, kind: IpamKind) -> list[str]:
+    """Why ``kind`` cannot give this topology's pods sound addresses, one line each (empty: it can).
+
+    host-local keeps its allocations in a directory on each node (containernetworking/plugins
+    ``plugins/ipam/host-local/backend/disk``), so one range in a NAD is handed out again on every node:
+    refused for a network with pods on more than one node. A NAD cannot vary per pod, so with host-local or
+    whereabouts a network whose NICs differ in carrying the default route is refused as well."""
+    if kind == "spiderpool":
+        return []
+    problems = []
+    for network in topology.networks:
+        users = [(pod, att) for pod in topology.pods for att in topology.attachments(pod.name)
+                 if att.network is network]
+        nodes = sorted({pod.node for pod, _ in users})
+        if kind == "host-local" and len(nodes) > 1:
+            problems.append(f"--ipam host-local: network {network.ref} has pods on {', '.join(nodes)}; host-local "
+                            f"allocates per node, so pods on different nodes get the same addresses; use "
+                            f"--ipam spiderpool or whereabouts (cluster-wide)")
+        if len({att.default_route for _, att in users}) > 1:
+            problems.append(f"--ipam {kind}: network {network.ref} carries the default route on some pods' NICs and "
+                            f"not on others, which one NAD cannot say; use --ipam spiderpool (per-pod cleangateway)")
+    return problems
 
 
 def nad_config(network: Network, topology: Topology, ipam: IpamKind = "spiderpool",
                cni_version: str = netconf.CNI_VERSION) -> dict:
     """The NAD's ``spec.config`` (parsed): a macvlan conflist on the network's master."""
-    return netconf.macvlan_conflist(network, ipam_config(ipam, topology.pool(network.ippool)), cni_version=cni_version)
+    return netconf.macvlan_conflist(network, ipam_config(ipam, topology.pool(network.ippool), not network.clean_gateway),
+                                    cni_version=cni_version)
 
 
 def network_attachment(network: Network, topology: Topology, scope: RunScope, ipam: IpamKind = "spiderpool",
@@ -139,7 +169,11 @@ def probe_pod(pod: Pod, attachments: list[Attachment], scope: RunScope, image: s
 def render(topology: Topology, scope: RunScope, *, image: str = DEFAULT_PROBE_IMAGE, ipam: IpamKind = "spiderpool",
            multus_configs: bool = False, cni_version: str = netconf.CNI_VERSION) -> list[dict]:
     """Every object of a run, in creation order. ``topology`` must already be scoped (``scoped_topology``);
-    ``cni_version`` is what the cluster's Multus runs (``netconf.cni_version_for_multus``)."""
+    ``cni_version`` is what the cluster's Multus runs (``netconf.cni_version_for_multus``). Raises
+    ``ValueError`` when ``ipam`` cannot address the topology soundly (``ipam_problems``)."""
+    problems = ipam_problems(topology, ipam)
+    if problems:
+        raise ValueError(problems[0] + (f" (and {len(problems) - 1} more like it)" if len(problems) > 1 else ""))
     objects = [namespace(scope)]
     if ipam == "spiderpool":
         objects += [ippool(p, scope) for p in topology.ippools]

@@ -14,6 +14,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from .. import netconf
+from . import manifests
 from ..topology import Topology
 from . import hostlinks
 from .hostlinks import HostLink
@@ -73,6 +74,7 @@ def preflight(cluster: Cluster, topology: Topology, ipam: str = "spiderpool") ->
     problems += _multus_ready(cluster, report)
     problems += _nodes_exist(cluster, topology, report)
     problems += _pool_capacity(topology)
+    problems += manifests.ipam_problems(topology, ipam)
     if _crd_exists(cluster, NNS_CRD, problems):
         problems += _host_masters(cluster, topology, report)
     if problems:

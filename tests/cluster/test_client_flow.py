@@ -141,15 +141,30 @@ def test_preflight_names_each_problem_and_creates_nothing(tmp_path, knobs, expec
 
 
 def test_host_local_ipam_does_not_need_spiderpool(tmp_path):
+    """host-local on a topology it can address soundly (every network's pods on one node)."""
+    minimal = load_topology(TOPOLOGIES / "minimal.yaml")
     server = FakeApiServer(NODES, HostKubelet(fake_status), missing_crds=("spiderippools.spiderpool.spidernet.io",)).start()
     try:
         settings = settings_for(server, tmp_path, ipam="host-local")
-        target = session.start(TOPOLOGY, settings, "flow6")
+        target = session.start(minimal, settings, "flow6")
         nad = server.list("network-attachment-definitions", target.namespace)[0]
         assert json.loads(nad["spec"]["config"])["plugins"][0]["ipam"]["type"] == "host-local"
         assert server.list("spiderippools") == []
         target.close()
         session.finish(settings, "flow6")
+    finally:
+        server.stop()
+
+
+def test_unsound_ipam_stops_at_preflight_before_anything_is_created(tmp_path):
+    """host-local keeps its allocations per node (containernetworking/plugins plugins/ipam/host-local/backend/
+    disk), so a NAD range used on two nodes hands out the same addresses twice: refused up front."""
+    server = FakeApiServer(NODES, HostKubelet(fake_status), missing_crds=("spiderippools.spiderpool.spidernet.io",)).start()
+    try:
+        with pytest.raises(PreflightError) as caught:
+            session.start(TOPOLOGY, settings_for(server, tmp_path, ipam="host-local"), "flow7")
+        assert "host-local allocates per node" in str(caught.value)
+        assert not [r for r in server.requests if r[0] in ("POST", "DELETE", "PUT", "PATCH")]
     finally:
         server.stop()
 

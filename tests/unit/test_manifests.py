@@ -59,6 +59,13 @@ def rendered(name: str, **options) -> list[dict]:
 @pytest.mark.parametrize("name", TOPOLOGY_NAMES)
 @pytest.mark.parametrize("ipam", manifests.IPAM_KINDS)
 def test_every_rendered_object_validates(name, ipam):
+    """Every object validates against the real schemas; an IPAM that cannot address the topology soundly
+    (``manifests.ipam_problems``) is refused by name instead of rendered."""
+    problems = manifests.ipam_problems(load_topology(TOPOLOGIES / f"{name}.yaml"), ipam)
+    if problems:
+        with pytest.raises(ValueError, match=f"--ipam {ipam}: network "):
+            rendered(name, ipam=ipam)
+        return
     objects = rendered(name, ipam=ipam)
     kinds = {o["kind"] for o in objects}
     assert {"Namespace", "NetworkAttachmentDefinition", "Pod"} <= kinds
@@ -178,3 +185,21 @@ def test_cni_version_follows_the_multus_version(image, version):
     objects = manifests.render(scoped_topology(topology, SCOPE), SCOPE, cni_version=chosen)
     nads = [o for o in objects if o["kind"] == "NetworkAttachmentDefinition"]
     assert nads and all(json.loads(o["spec"]["config"])["cniVersion"] == version for o in nads)
+
+
+def test_ipam_soundness_follows_the_plugins():
+    """host-local allocates from a per-node store (containernetworking/plugins plugins/ipam/host-local/
+    backend/disk): a network with pods on two nodes is refused. whereabouts is cluster-wide, but returns only
+    the routes of its config (k8snetworkplumbingwg/whereabouts pkg/types/types.go IPAMConfig.Routes), so
+    its NAD carries the default route exactly when the network's NICs do, and a network whose NICs differ
+    (one NAD for all pods) is refused."""
+    minimal = load_topology(TOPOLOGIES / "minimal.yaml")
+    assert manifests.ipam_problems(minimal, "host-local") == []
+    reference = load_topology(TOPOLOGIES / "reference.yaml")
+    assert any("allocates per node" in p for p in manifests.ipam_problems(reference, "host-local"))
+    assert manifests.ipam_problems(reference, "spiderpool") == []
+    for network in minimal.networks:
+        ipam = manifests.nad_config(network, minimal, "whereabouts")["plugins"][0]["ipam"]
+        pool = minimal.pool(network.ippool)
+        routes = [{"dst": "0.0.0.0/0", "gw": str(pool.gateway)}] if not network.clean_gateway else None
+        assert ipam.get("routes") == routes, network.name
