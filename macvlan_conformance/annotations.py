@@ -7,7 +7,10 @@ target (rendering). Errors are ``ValueError`` with a message that names the fix.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from .bounded_yaml import excerpt
 
 DEFAULT_NETWORK = "v1.multus-cni.io/default-network"
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
@@ -71,23 +74,36 @@ def parse_networks(value: str, default_namespace: str) -> list[NetworkSelection]
     if not value:
         return []
     if _is_json(value):
-        try:
-            entries = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{NETWORKS} is not valid JSON ({exc.msg} at char {exc.pos})") from None
-        selections = []
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-                raise ValueError(f"{NETWORKS}[{i}] needs a string 'name'")
-            interface = entry.get("interface") or entry.get("interfaceRequest")
-            selections.append(NetworkSelection(entry.get("namespace") or default_namespace, entry["name"], interface))
-        return selections
+        entries = _json(value, NETWORKS)
+        if not isinstance(entries, list):
+            raise ValueError(f'{NETWORKS} must be a JSON list like [{{"name": "net1"}}], got {excerpt(entries)}')
+        return [_json_selection(entry, i, default_namespace) for i, entry in enumerate(entries)]
     selections = []
     for item in value.split(","):
         ref, _, ifname = item.strip().partition("@")
         namespace, name = _split_ref(ref, default_namespace)
         selections.append(NetworkSelection(namespace, name, ifname or None))
     return selections
+
+
+def _json_selection(entry: object, i: int, default_namespace: str) -> NetworkSelection:
+    """One entry of the JSON form, typed as Multus' ``NetworkSelectionElement`` decodes it."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise ValueError(f"{NETWORKS}[{i}] needs a string 'name', got {excerpt(entry)}")
+    for key in ("namespace", "interface", "interfaceRequest"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise ValueError(f"{NETWORKS}[{i}].{key} must be a string, got {excerpt(entry[key])}")
+    interface = entry.get("interface") or entry.get("interfaceRequest")
+    return NetworkSelection(entry.get("namespace") or default_namespace, entry["name"], interface)
+
+
+def _json(value: str, key: str) -> object:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{key} is not valid JSON ({exc.msg} at char {exc.pos})") from None
+    except RecursionError:
+        raise ValueError(f"{key} is nested too deeply to be an annotation of ours") from None
 
 
 @dataclass(frozen=True)
@@ -99,41 +115,79 @@ class PoolChoice:
     clean_gateway: bool | None = None
 
 
-def parse_pool_selection(annotations: dict[str, str]) -> dict[str | None, PoolChoice]:
-    """Spiderpool pool choice: ``{ifname: PoolChoice}``; key ``None`` is the ``ippool`` form, which applies
-    to every Spiderpool NIC of the pod (spidernet-io/spiderpool ``pkg/ipam/pool_selections.go``
-    ``getPoolCandidates``).
+def parse_pool_selection(annotations: dict[str, str], interfaces: Sequence[str]) -> dict[str | None, PoolChoice]:
+    """Spiderpool pool choice for a pod whose interfaces are ``interfaces`` (eth0 first, in Multus' order):
+    ``{ifname: PoolChoice}``; key ``None`` is the ``ippool`` form, which applies to every Spiderpool NIC of
+    the pod (spidernet-io/spiderpool ``pkg/ipam/pool_selections.go`` ``getPoolCandidates``).
 
     ``ipam.spidernet.io/ippools`` (per interface, with ``cleangateway``) wins over ``ipam.spidernet.io/ippool``
-    (whose gateway cleaning comes from the network's IPAM, never from the annotation).
+    (whose gateway cleaning comes from the network's IPAM, never from the annotation). Entries of ``ippools``
+    name their interface, or none does and the i-th entry serves the i-th interface (``pkg/ipam/utils.go``
+    ``validateAndMutateMultipleNICAnnotations``). Raises ``ValueError`` naming the key, entry and field.
     """
     if IPPOOLS in annotations:
-        try:
-            entries = json.loads(annotations[IPPOOLS])
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{IPPOOLS} is not valid JSON ({exc.msg})") from None
-        if not isinstance(entries, list):
-            raise ValueError(f"{IPPOOLS} must be a JSON list of {{\"interface\", \"ipv4\"}} objects")
-        chosen: dict[str | None, PoolChoice] = {}
-        for i, entry in enumerate(entries):
-            pools = entry.get("ipv4") if isinstance(entry, dict) else None
-            if not isinstance(entry, dict) or not entry.get("interface") or not pools:
-                raise ValueError(f'{IPPOOLS}[{i}] needs "interface" and a non-empty "ipv4" list')
-            clean = entry.get("cleangateway", False)
-            if not isinstance(clean, bool):
-                raise ValueError(f"{IPPOOLS}[{i}].cleangateway must be true or false, got {clean!r}")
-            chosen[entry["interface"]] = PoolChoice(pools[0], clean)
-        return chosen
+        return _parse_ippools(annotations[IPPOOLS], list(interfaces))
     if IPPOOL in annotations:
-        try:
-            entry = json.loads(annotations[IPPOOL])
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{IPPOOL} is not valid JSON ({exc.msg})") from None
-        pools = entry.get("ipv4") if isinstance(entry, dict) else None
-        if not pools:
-            raise ValueError(f'{IPPOOL} needs a non-empty "ipv4" list, e.g. {{"ipv4":["pool-a"]}}')
-        return {None: PoolChoice(pools[0])}
+        entry = _json(annotations[IPPOOL], IPPOOL)
+        if not isinstance(entry, dict):
+            raise ValueError(f'{IPPOOL} must be a JSON object like {{"ipv4": ["pool"]}}, got {excerpt(entry)}')
+        return {None: PoolChoice(_ipv4_pool(entry, IPPOOL))}
     return {}
+
+
+def _parse_ippools(value: str, interfaces: list[str]) -> dict[str | None, PoolChoice]:
+    entries = _json(value, IPPOOLS)
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f'{IPPOOLS} must be a non-empty JSON list like [{{"interface": "eth0", "ipv4": '
+                         f'["pool"]}}], got {excerpt(entries)}')
+    parsed = [_ippools_entry(entry, i) for i, entry in enumerate(entries)]
+    named = parsed[0][0] is not None
+    for i, (nic, _) in enumerate(parsed):
+        if (nic is not None) != named:
+            raise ValueError(f'{IPPOOLS}[{i}].interface: give every entry an "interface" or none (Spiderpool: '
+                             f'"NIC should be either all specified or all unspecified")')
+        if named and nic in [n for n, _ in parsed[:i]]:
+            raise ValueError(f"{IPPOOLS}[{i}].interface: {excerpt(nic)} has an earlier entry too; give each "
+                             f"interface one entry")
+        if named and nic not in interfaces:
+            raise ValueError(f"{IPPOOLS}[{i}].interface: this pod has no interface {excerpt(nic)}; its interfaces "
+                             f"are {', '.join(interfaces)}: name one of them")
+        if not named and i >= len(interfaces):
+            raise ValueError(f'{IPPOOLS}[{i}]: entries without "interface" serve the pod\'s interfaces in order '
+                             f"({', '.join(interfaces)}) and this one has none left; remove it")
+    if named:
+        return {nic: choice for nic, choice in parsed}
+    return {interfaces[i]: choice for i, (_, choice) in enumerate(parsed)}
+
+
+def _ippools_entry(entry: object, i: int) -> tuple[str | None, PoolChoice]:
+    """One ``ippools`` entry, typed as Spiderpool's ``AnnoIPPoolItem`` (``pkg/types/k8s.go``): its interface
+    (None when absent or empty) and its choice."""
+    where = f"{IPPOOLS}[{i}]"
+    if not isinstance(entry, dict):
+        raise ValueError(f'{where} must be a JSON object like {{"interface": "net1", "ipv4": ["pool"]}}, '
+                         f"got {excerpt(entry)}")
+    nic = entry.get("interface")
+    if nic is not None and not isinstance(nic, str):
+        raise ValueError(f"{where}.interface must be a string (an interface name like net1), got {excerpt(nic)}")
+    clean = entry.get("cleangateway")
+    if clean is not None and not isinstance(clean, bool):
+        raise ValueError(f"{where}.cleangateway must be true or false, got {excerpt(clean)}")
+    return nic or None, PoolChoice(_ipv4_pool(entry, where), bool(clean))
+
+
+def _ipv4_pool(entry: dict, where: str) -> str:
+    """The first pool of ``entry["ipv4"]`` (Spiderpool tries them in order); ``ipv6`` must be empty."""
+    pools = entry.get("ipv4")
+    if not isinstance(pools, list) or not pools or not all(isinstance(p, str) and p for p in pools):
+        raise ValueError(f'{where}.ipv4 must be a non-empty list of pool names like ["vlan100-v4"], '
+                         f"got {excerpt(pools)}")
+    ipv6 = entry.get("ipv6")
+    if ipv6 is not None and (not isinstance(ipv6, list) or not all(isinstance(p, str) for p in ipv6)):
+        raise ValueError(f"{where}.ipv6 must be a list of pool names, got {excerpt(ipv6)}")
+    if ipv6:
+        raise ValueError(f"{where}.ipv6: the topology's pools are IPv4 only; remove the IPv6 pools")
+    return pools[0]
 
 
 def interface_names(count: int) -> list[str]:

@@ -270,41 +270,61 @@ def resolve_attachments(topology: Topology, pod: Pod) -> list[Attachment]:
     """Multus' reading of the pod: eth0 from the default network, then net1, net2... (or named ifnames).
 
     Pools as Spiderpool picks them: the interface's ``ippools`` entry, else the ``ippool`` form (every NIC),
-    else the network's pool. Every Spiderpool NIC gets a default route through its pool's gateway unless
-    its ``ippools`` entry says ``cleangateway: true``, or (for the other forms) the network's IPAM cleans
-    it (spidernet-io/spiderpool ``cmd/spiderpool/cmd/command_add.go``, ``pkg/utils/convert/convert.go``).
-    Raises ``ValueError`` for annotations that do not parse or name unknown networks or pools.
+    else the network's pool; with ``ippools``, every Spiderpool NIC needs its entry (Spiderpool refuses the
+    pod otherwise). Every Spiderpool NIC gets a default route through its pool's gateway unless its
+    ``ippools`` entry says ``cleangateway: true``, or (for the other forms) the network's IPAM cleans it
+    (spidernet-io/spiderpool ``cmd/spiderpool/cmd/command_add.go``, ``pkg/utils/convert/convert.go``).
+    Raises ``ValueError`` for annotations that do not parse or name unknown networks, pools or interfaces.
     """
-    networks = {n.ref: n for n in topology.networks}
-    pools = {p.name: p for p in topology.ippools}
-    chosen_pools = ann.parse_pool_selection(pod.annotations)
-
-    def lookup(selection: ann.NetworkSelection, key: str) -> Network:
-        if selection.ref not in networks:
-            known = ", ".join(sorted(networks)) or "none"
-            raise ValueError(f"{key} names network {selection.ref!r}, which is not defined; define it under "
-                             f"'networks' or use one of: {known}")
-        return networks[selection.ref]
-
-    def attach(network: Network | None, ifname: str, default: bool) -> Attachment:
-        if network is None:
-            return Attachment(pod.name, ifname, None, None, None, default, default_route=True)
-        choice = chosen_pools.get(ifname) or chosen_pools.get(None) or ann.PoolChoice(network.ippool)
-        if choice.pool not in pools:
-            raise ValueError(f"interface {ifname} selects IP pool {choice.pool!r}, which is not defined under 'ippools'")
-        vlan_id = topology.master_vlan(network.master, topology.node(pod.node).bond.name)
-        vlan = next((v for v in topology.vlans if v.id == vlan_id), None)
-        clean = choice.clean_gateway if choice.clean_gateway is not None else network.clean_gateway
-        return Attachment(pod.name, ifname, network, pools[choice.pool], vlan, default, default_route=not clean)
-
     default_value = pod.annotations.get(ann.DEFAULT_NETWORK)
-    default_network = lookup(ann.parse_default_network(default_value), ann.DEFAULT_NETWORK) \
+    default_network = _lookup_network(topology, ann.parse_default_network(default_value), ann.DEFAULT_NETWORK) \
         if default_value else None
     extra = ann.parse_networks(pod.annotations.get(ann.NETWORKS, ""), pod.namespace)
-    result = [attach(default_network, "eth0", True)]
+    nics = [(default_network, "eth0", True)]
     for selection, ifname in zip(extra, ann.interface_names(len(extra))):
-        result.append(attach(lookup(selection, ann.NETWORKS), selection.interface or ifname, False))
-    return result
+        nics.append((_lookup_network(topology, selection, ann.NETWORKS), selection.interface or ifname, False))
+    ifnames = [ifname for _, ifname, _ in nics]
+    for i, ifname in enumerate(ifnames):
+        if ifname in ifnames[:i] or len(ifname) > ann.MAX_IFNAME or not IFNAME_RE.match(ifname):
+            raise ValueError(f"interface name {excerpt(ifname)} is duplicate, invalid or over {ann.MAX_IFNAME} "
+                             f"characters; name each interface once, in at most {ann.MAX_IFNAME} letters/digits")
+    chosen = ann.parse_pool_selection(pod.annotations, ifnames)
+    return [_attach(topology, pod, network, ifname, default, chosen) for network, ifname, default in nics]
+
+
+def _lookup_network(topology: Topology, selection: ann.NetworkSelection, key: str) -> Network:
+    for network in topology.networks:
+        if network.ref == selection.ref:
+            return network
+    raise ValueError(f"{key} names network {excerpt(selection.ref)}, which is not defined; define it under "
+                     f"'networks' or use one of: {listing(n.ref for n in topology.networks)}")
+
+
+def _attach(topology: Topology, pod: Pod, network: Network | None, ifname: str, default: bool,
+            chosen: dict[str | None, ann.PoolChoice]) -> Attachment:
+    """One interface: the overlay (``network`` None), or a Spiderpool NIC with its pool, VLAN and route."""
+    if network is None:
+        return Attachment(pod.name, ifname, None, None, None, default, default_route=True)
+    if ann.IPPOOLS in pod.annotations and ifname not in chosen:
+        raise ValueError(f"{ann.IPPOOLS} has no entry for interface {ifname}, and Spiderpool refuses a pod whose "
+                         f"NIC has none; add {{\"interface\": \"{ifname}\", \"ipv4\": [\"{network.ippool}\"]}}")
+    choice = chosen.get(ifname) or chosen.get(None) or ann.PoolChoice(network.ippool)
+    pools = {p.name: p for p in topology.ippools}
+    if choice.pool not in pools:
+        raise ValueError(f"interface {ifname} selects IP pool {excerpt(choice.pool)}, which is not defined under "
+                         f"'ippools'; use one of: {listing(pools)}")
+    nodes = [n for n in topology.nodes if n.name == pod.node]
+    vlan_id = topology.master_vlan(network.master, nodes[0].bond.name if nodes else "bond0")
+    vlan = next((v for v in topology.vlans if v.id == vlan_id), None)
+    clean = choice.clean_gateway if choice.clean_gateway is not None else network.clean_gateway
+    return Attachment(pod.name, ifname, network, pools[choice.pool], vlan, default, default_route=not clean)
+
+
+def listing(names, limit: int = 8) -> str:
+    """``a, b, c`` for messages: at most ``limit`` names, then how many more (``none`` when empty)."""
+    names = list(names)
+    shown = ", ".join(excerpt(n, 40).strip("'") for n in names[:limit]) or "none"
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def attachment_rule_violation(attachments: list[Attachment]) -> str | None:

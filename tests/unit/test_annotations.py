@@ -39,11 +39,72 @@ def test_default_network_forms():
 def test_pool_selection_per_interface_wins():
     chosen = ann.parse_pool_selection({
         ann.IPPOOL: '{"ipv4":["single"]}',
-        ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"]},{"interface":"net1","ipv4":["b","c"]}]'})
+        ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"]},{"interface":"net1","ipv4":["b","c"]}]'}, NICS)
     assert chosen == {"eth0": ann.PoolChoice("a", False), "net1": ann.PoolChoice("b", False)}
-    assert ann.parse_pool_selection({ann.IPPOOL: '{"ipv4":["p"]}'}) == {None: ann.PoolChoice("p", None)}
-    with pytest.raises(ValueError, match='non-empty "ipv4"'):
-        ann.parse_pool_selection({ann.IPPOOL: '{"ipv4":[]}'})
+    assert ann.parse_pool_selection({ann.IPPOOL: '{"ipv4":["p"]}'}, NICS) == {None: ann.PoolChoice("p", None)}
+    with pytest.raises(ValueError, match=r"ipam.spidernet.io/ippool.ipv4 must be a non-empty list"):
+        ann.parse_pool_selection({ann.IPPOOL: '{"ipv4":[]}'}, NICS)
+
+
+NICS = ["eth0", "net1"]
+
+
+def test_ippools_entries_without_interface_serve_the_nics_in_order():
+    """spidernet-io/spiderpool pkg/ipam/utils.go validateAndMutateMultipleNICAnnotations: entries all name
+    their interface or none does; unnamed entries serve the pod's NICs in order (the Spiderpool stand-in's
+    reading too: spiderpool_standin/selection.py)."""
+    chosen = ann.parse_pool_selection({ann.IPPOOLS: '[{"ipv4":["a"]},{"ipv4":["b"],"cleangateway":true}]'}, NICS)
+    assert chosen == {"eth0": ann.PoolChoice("a", False), "net1": ann.PoolChoice("b", True)}
+
+
+BAD_POOL_SELECTIONS = [
+    # (case, annotations, words the message must contain)
+    ("ippools not JSON", {ann.IPPOOLS: "[{"}, ["ipam.spidernet.io/ippools is not valid JSON"]),
+    ("ippools an object", {ann.IPPOOLS: '{"interface":"eth0"}'}, ["ipam.spidernet.io/ippools must be a non-empty "
+                                                                    "JSON list"]),
+    ("ippools empty", {ann.IPPOOLS: "[]"}, ["must be a non-empty JSON list", "got []"]),
+    ("entry not an object", {ann.IPPOOLS: '["eth0"]'}, ["ipam.spidernet.io/ippools[0] must be a JSON object"]),
+    ("interface not a string", {ann.IPPOOLS: '[{"interface":1,"ipv4":["a"]}]'},
+     ["ipam.spidernet.io/ippools[0].interface must be a string", "got 1"]),
+    ("ipv4 a string", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":"a"}]'},
+     ["ipam.spidernet.io/ippools[0].ipv4 must be a non-empty list of pool names", "got 'a'"]),
+    ("ipv4 of numbers", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":[1]}]'}, ["[0].ipv4 must be a non-empty list"]),
+    ("ipv4 missing", {ann.IPPOOLS: '[{"interface":"eth0"}]'}, ["[0].ipv4 must be", "got None"]),
+    ("cleangateway a string", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"],"cleangateway":"yes"}]'},
+     ["ipam.spidernet.io/ippools[0].cleangateway must be true or false", "got 'yes'"]),
+    ("ipv6 not a list", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"],"ipv6":"b"}]'}, ["[0].ipv6 must be a list"]),
+    ("ipv6 pools", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"],"ipv6":["b"]}]'}, ["IPv4 only"]),
+    ("named and unnamed", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"]},{"ipv4":["b"]}]'},
+     ["ipam.spidernet.io/ippools[1].interface", "every entry an \"interface\" or none"]),
+    ("interface twice", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"]},{"interface":"eth0","ipv4":["b"]}]'},
+     ["ipam.spidernet.io/ippools[1].interface", "'eth0' has an earlier entry"]),
+    ("interface the pod lacks", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"]},{"interface":"net2","ipv4":["b"]}]'},
+     ["ipam.spidernet.io/ippools[1].interface", "no interface 'net2'", "its interfaces are eth0, net1"]),
+    ("more unnamed entries than NICs", {ann.IPPOOLS: '[{"ipv4":["a"]},{"ipv4":["b"]},{"ipv4":["c"]}]'},
+     ["ipam.spidernet.io/ippools[2]", "(eth0, net1)", "remove it"]),
+    ("ippool not an object", {ann.IPPOOL: '["a"]'}, ["ipam.spidernet.io/ippool must be a JSON object"]),
+    ("ippool ipv4 a string", {ann.IPPOOL: '{"ipv4":"a"}'}, ["ipam.spidernet.io/ippool.ipv4 must be a non-empty list"]),
+]
+
+
+@pytest.mark.parametrize("case, annotations, words", BAD_POOL_SELECTIONS, ids=[b[0] for b in BAD_POOL_SELECTIONS])
+def test_bad_pool_selection_names_key_entry_and_field(case, annotations, words):
+    with pytest.raises(ValueError) as info:
+        ann.parse_pool_selection(annotations, NICS)
+    for word in words:
+        assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"
+
+
+@pytest.mark.parametrize("value, message", [
+    ('{"name":"a"}', "must be a JSON list"),
+    ('[{"name":"a","interface":7}]', r"networks\[0\].interface must be a string, got 7"),
+    ('[{"name":"a","namespace":["x"]}]', r"networks\[0\].namespace must be a string"),
+])
+def test_networks_json_fields_are_typed(value, message):
+    """Multus decodes the JSON form into NetworkSelectionElement (pkg/types/types.go): a field of the wrong
+    type is an error there, and here it names the entry and the field."""
+    with pytest.raises(ValueError, match=message):
+        ann.parse_networks(value, "default")
 
 
 def test_every_spiderpool_nic_gets_a_default_route_unless_its_gateway_is_cleaned(reference_data):
@@ -63,7 +124,7 @@ def test_every_spiderpool_nic_gets_a_default_route_unless_its_gateway_is_cleaned
     overlay = {a.ifname: a for a in resolve_attachments(t, t.pod("ov-w1"))}
     assert overlay["eth0"].default_route and not overlay["net1"].default_route
     with pytest.raises(ValueError, match="cleangateway must be true or false"):
-        ann.parse_pool_selection({ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"],"cleangateway":"yes"}]'})
+        ann.parse_pool_selection({ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"],"cleangateway":"yes"}]'}, NICS)
 
 
 def test_multus_interface_names():
