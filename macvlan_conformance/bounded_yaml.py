@@ -43,7 +43,7 @@ def _expanded_size(node, depth: int = 0, memo: dict | None = None) -> int:
     walk), refusing more than ``MAX_DEPTH`` levels; memoized per node, so this costs the file's size."""
     memo = {} if memo is None else memo
     if depth > MAX_DEPTH:
-        raise YamlError(f"nested deeper than {MAX_DEPTH} levels at line {node.start_mark.line + 1}")
+        raise YamlError(f"nested deeper than {MAX_DEPTH} levels at line {node.start_mark.line + 1}; flatten it")
     if id(node) not in memo:
         children = node.value if isinstance(node, yaml.SequenceNode) else \
             [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else []
@@ -54,7 +54,10 @@ def _expanded_size(node, depth: int = 0, memo: dict | None = None) -> int:
 def _parse(text: str) -> object:
     loader = _Loader(text)
     try:
-        node = loader.get_single_node()
+        try:
+            node = loader.get_single_node()
+        except RecursionError:  # PyYAML composes recursively: thousands of levels exhaust the stack first
+            raise YamlError(f"nested deeper than {MAX_DEPTH} levels; flatten it") from None
         if node is None:
             return None
         if (size := _expanded_size(node)) > MAX_NODES:
@@ -65,13 +68,17 @@ def _parse(text: str) -> object:
         loader.dispose()
 
 
-def load(path: Path) -> object:
+def load(path: Path, what: str = "topology") -> object:
+    """The YAML data of ``path``, or ``YamlError`` naming the file; ``what`` the file is, for messages."""
     path = Path(path)
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
-            raise YamlError(f"{path}: {size} bytes, more than the {MAX_BYTES} a topology may have")
-        raw = path.read_bytes()
+            raise YamlError(f"{path}: {size} bytes, more than the {MAX_BYTES} a {what} may have; shorten it")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)  # bounded: a device (/dev/zero) reports size 0
+        if len(raw) > MAX_BYTES:
+            raise YamlError(f"{path}: more than the {MAX_BYTES} bytes a {what} may have; shorten it")
     except OSError as exc:
         raise YamlError(f"{path}: cannot read the file ({exc.strerror})") from None
     try:
@@ -79,7 +86,7 @@ def load(path: Path) -> object:
     except UnicodeDecodeError as exc:
         raise YamlError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML") from None
     if "\x00" in text:
-        raise YamlError(f"{path}: binary content (a NUL byte); a topology is UTF-8 YAML text")
+        raise YamlError(f"{path}: binary content (a NUL byte); a {what} is UTF-8 YAML text")
     try:
         return _parse(text)
     except YamlError as exc:

@@ -23,6 +23,8 @@ from .bounded_yaml import excerpt
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+MAX_POOL_NAME = 63 - len("mc-") - 16 - len("-")  # the SpiderIPPool of a cluster run: mc-<run id>-<name>
+MAX_POOL_ADDRESSES = 1 << 16    # a /16 of pod addresses; pools are expanded address by address
 NetworkType = Literal["standalone", "overlay"]
 MacvlanMode = Literal["bridge", "private", "vepa", "passthru"]
 
@@ -110,14 +112,43 @@ class IPPool(_Model):
     exclude_ips: list[str] = Field(default_factory=list, alias="excludeIPs")
     gateway: IPv4Address | None = None
 
-    _check_name = field_validator("name")(lambda cls, v: _dns_label(v))
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        """A DNS label that stays one on a cluster, where a run prefixes ``mc-<run id>-`` (up to 20 characters)."""
+        if len(_dns_label(value)) > MAX_POOL_NAME:
+            raise ValueError(f"is {len(value)} characters; at most {MAX_POOL_NAME}, as a cluster run prefixes "
+                             f"'mc-<run id>-' to pool names")
+        return value
 
     @field_validator("ips", "exclude_ips")
     @classmethod
     def _ranges_parse(cls, value: list[str]) -> list[str]:
+        """Every item an address or range, in all at most ``MAX_POOL_ADDRESSES`` (they are expanded)."""
+        total = 0
         for item in value:
-            _parse_range(item)
+            start, end = _parse_range(item)
+            total += int(end) - int(start) + 1
+        if total > MAX_POOL_ADDRESSES:
+            raise ValueError(f"{total} addresses, more than the {MAX_POOL_ADDRESSES} a pool may list; narrow "
+                             f"the ranges")
         return value
+
+    @cached_property
+    def ip_ranges(self) -> tuple[tuple[IPv4Address, IPv4Address], ...]:
+        """``ips`` as (first, last) pairs, in order."""
+        return tuple(_parse_range(item) for item in self.ips)
+
+    @cached_property
+    def exclude_ranges(self) -> tuple[tuple[IPv4Address, IPv4Address], ...]:
+        """``excludeIPs`` as (first, last) pairs, in order."""
+        return tuple(_parse_range(item) for item in self.exclude_ips)
+
+    def allocates(self, address: IPv4Address) -> bool:
+        """Whether ``address`` is one of ``addresses`` (without expanding them)."""
+        def within(ranges):
+            return any(start <= address <= end for start, end in ranges)
+        return within(self.ip_ranges) and not within(self.exclude_ranges)
 
     @cached_property
     def addresses(self) -> tuple[IPv4Address, ...]:
@@ -342,19 +373,47 @@ def attachment_rule_violation(attachments: list[Attachment]) -> str | None:
 
 
 # --- entry points ----------------------------------------------------------------------------------
+_HINTS = {  # pydantic error type -> the fix, for errors whose message does not say it
+    "int_parsing": "write a whole number", "int_type": "write a whole number",
+    "int_from_float": "write a whole number", "string_type": "write a string (quote it)",
+    "list_type": "write a YAML list like [a, b]", "dict_type": "write a mapping of key: value",
+    "model_type": "write a mapping of key: value", "model_attributes_type": "write a mapping of key: value",
+    "bool_parsing": "write true or false", "bool_type": "write true or false",
+    "ip_v4_address": "write an IPv4 address like 10.0.0.1",
+    "ip_v4_network": "write an IPv4 subnet like 10.0.0.0/24 (host bits zero)",
+    "too_short": "add at least one entry",
+}
+MAX_LISTED_ERRORS = 3
+
+
+def _error_path(loc) -> str:
+    path = ""
+    for part in loc:
+        part = part if isinstance(part, int) or len(str(part)) <= 40 else f"{str(part)[:40]}..."
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _format_error(err: dict) -> str:
+    """One pydantic error as ``path: problem (got excerpt); fix``."""
+    path = _error_path(err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{path}: unknown key; remove it or check its spelling"
+    if err["type"] == "missing":
+        return f"{path}: required key is missing; add it"
+    message = err["msg"].removeprefix("Value error, ")
+    hint = _HINTS.get(err["type"])
+    if err["type"] == "string_type" and "annotations" in err["loc"]:
+        hint = "annotation values are strings: quote the value (JSON in single quotes)"
+    return f"{path}: {message} (got {excerpt(err.get('input'))})" + (f"; {hint}" if hint else "")
+
+
 def _format_validation_error(exc: ValidationError, data: dict) -> str:
-    lines = []
-    for err in exc.errors():
-        path = ""
-        for part in err["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        if err["type"] == "extra_forbidden":
-            lines.append(f"{path}: unknown key; remove it or check its spelling")
-        elif err["type"] == "missing":
-            lines.append(f"{path}: required key is missing; add it")
-        else:
-            lines.append(f"{path}: {err['msg']} (got {excerpt(err.get('input'))})")
-    return "; ".join(lines)
+    """The first few errors on one line, and how many more there are."""
+    errors = exc.errors()
+    text = "; ".join(_format_error(err) for err in errors[:MAX_LISTED_ERRORS])
+    more = len(errors) - MAX_LISTED_ERRORS
+    return text + (f"; and {more} more error{'s' * (more > 1)} (fix these first)" if more > 0 else "")
 
 
 def parse_topology(data: object, source: str = "<topology>") -> Topology:
@@ -380,12 +439,15 @@ def load_topology(path: str | Path) -> Topology:
     try:
         data = load(path)
     except YamlError as exc:
-        raise TopologyError(f"{exc}; check --topology") from None
+        shipped = ", ".join(sorted(p.stem for p in topology_dir().glob("*.yaml")))
+        raise TopologyError(f"{exc}; check --topology (a YAML file, or one of: {shipped})") from None
     return parse_topology(data, str(path))
 
 
 def topology_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "topologies"
+    """The shipped topologies: ``topologies/`` of the clone, or the installed package's."""
+    from .shipped import shipped_dir
+    return shipped_dir("topologies")
 
 
 def resolve_topology_path(value: str | None) -> Path:

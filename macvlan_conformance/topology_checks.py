@@ -26,8 +26,12 @@ def check_references(t: Topology) -> None:
     _unique(t.pods, "name", "pods")
     _check_vlans(t)
     _check_switch(t)
+    _check_lists(t)
     _check_nodes(t)
+    _check_pool_ranges(t)
     _check_pools(t)
+    _check_pool_gateways(t)
+    _check_node_addresses(t)
     _check_networks(t)
     _check_pods(t)
 
@@ -102,6 +106,7 @@ def _check_bond(where: str, node, native_vlan: int | None) -> None:
 
 def _check_pools(t: Topology) -> None:
     """Each pool inside one VLAN, its gateway, no shared addresses."""
+    owner: dict = {}  # address -> index of the first pool that has it
     for i, pool in enumerate(t.ippools):
         where = f"ippools[{i}]"
         vlan = next((v for v in t.vlans if v.subnet == pool.subnet), None)
@@ -117,10 +122,10 @@ def _check_pools(t: Topology) -> None:
             raise TopologyError(f"{where}.gateway: {pool.gateway} is outside subnet {pool.subnet}")
         if pool.gateway is not None and pool.gateway in pool.addresses:
             raise TopologyError(f"{where}.ips: contains the gateway {pool.gateway}; add it to excludeIPs")
-        for j, other in enumerate(t.ippools[:i]):
-            shared = set(pool.addresses) & set(other.addresses)
-            if shared:
-                raise TopologyError(f"{where}.ips: overlaps ippools[{j}] ({other.name}) at {min(shared)}; "
+        for address in pool.addresses:
+            j = owner.setdefault(address, i)
+            if j != i:
+                raise TopologyError(f"{where}.ips: overlaps ippools[{j}] ({t.ippools[j].name}) at {address}; "
                                     f"pools must not share addresses")
 
 
@@ -181,3 +186,112 @@ def _check_pods(t: Topology) -> None:
         if used > len(pools[name].addresses):
             raise TopologyError(f"ippools: pool {name} has {len(pools[name].addresses)} addresses but "
                                 f"{used} interfaces use it; widen its 'ips'")
+
+
+# --- duplicates and address conflicts ---------------------------------------------------------------
+MAX_TOTAL_POOL_ADDRESSES = 1 << 18  # what the pools of a topology list in all (they are expanded)
+
+
+def _check_lists(t: Topology) -> None:
+    """Each VLAN once in a node's ``vlans`` and in ``switch.vlanifs`` (ovs-vsctl would fail on a repeat)."""
+    lists = [(f"nodes[{i}].vlans", node.vlans) for i, node in enumerate(t.nodes)]
+    lists.append(("switch.vlanifs", t.switch.vlanifs or []))
+    for where, vids in lists:
+        for j, vid in enumerate(vids):
+            if vid in vids[:j]:
+                raise TopologyError(f"{where}[{j}]: VLAN {vid} is listed twice (first at {where}"
+                                    f"[{vids.index(vid)}]); list each VLAN once")
+
+
+def _special_address(address, subnet) -> str | None:
+    """``network`` or ``broadcast`` when ``address`` is that address of ``subnet``; None otherwise and on
+    /31 and /32, which have neither (RFC 3021)."""
+    if subnet.prefixlen >= 31:
+        return None
+    if address == subnet.network_address:
+        return "network"
+    return "broadcast" if address == subnet.broadcast_address else None
+
+
+def _check_pool_ranges(t: Topology) -> None:
+    """Every ``ips`` and ``excludeIPs`` entry inside the pool's subnet, no network or broadcast address
+    in ``ips``, and at most ``MAX_TOTAL_POOL_ADDRESSES`` in all (checked on the ranges, before expanding)."""
+    total = sum(int(end) - int(start) + 1 for p in t.ippools for start, end in p.ip_ranges + p.exclude_ranges)
+    if total > MAX_TOTAL_POOL_ADDRESSES:
+        raise TopologyError(f"ippools: {total} addresses in all, more than the {MAX_TOTAL_POOL_ADDRESSES} a topology "
+                            f"may list; narrow the pools' ips and excludeIPs")
+    subnets = {v.subnet for v in t.vlans}
+    for i, pool in enumerate(t.ippools):
+        if pool.subnet not in subnets:
+            continue  # _check_pools says so
+        for key, ranges in (("ips", pool.ip_ranges), ("excludeIPs", pool.exclude_ranges)):
+            for j, (start, end) in enumerate(ranges):
+                where = f"ippools[{i}].{key}[{j}]"
+                outside = next((a for a in (start, end) if a not in pool.subnet), None)
+                if outside is not None:
+                    effect = "" if key == "ips" else ", so it excludes nothing"
+                    raise TopologyError(f"{where}: {outside} is outside subnet {pool.subnet}{effect}; list only "
+                                        f"addresses of the pool's subnet")
+                if key == "ips":
+                    _check_range_hosts(pool, start, end, where)
+
+
+def _check_range_hosts(pool, start, end, where: str) -> None:
+    """An ``ips`` range may hold the network or broadcast address only if ``excludeIPs`` takes it out."""
+    subnet = pool.subnet
+    for address, fix in ((subnet.network_address, f"start it at {subnet.network_address + 1}"),
+                         (subnet.broadcast_address, f"end it at {subnet.broadcast_address - 1}")):
+        kind = _special_address(address, subnet)
+        if kind and start <= address <= end and pool.allocates(address):
+            raise TopologyError(f"{where}: includes {address}, the {kind} address of {subnet}, which no pod may "
+                                f"hold; {fix} or add {address} to excludeIPs")
+
+
+def _check_pool_gateways(t: Topology) -> None:
+    """VLAN and pool gateways are host addresses; a pool's gateway is its VLAN's (or left out), and no pool
+    hands out its VLAN's gateway."""
+    gateways = [(f"vlans[{i}]", v.gateway, v.subnet) for i, v in enumerate(t.vlans)]
+    gateways += [(f"ippools[{i}]", p.gateway, p.subnet) for i, p in enumerate(t.ippools) if p.gateway is not None]
+    for where, gateway, subnet in gateways:
+        kind = _special_address(gateway, subnet)
+        if kind:
+            raise TopologyError(f"{where}.gateway: {gateway} is the {kind} address of {subnet}, which no host may "
+                                f"hold; use a host address such as {next(subnet.hosts())}")
+    for i, pool in enumerate(t.ippools):
+        j, vlan = next((j, v) for j, v in enumerate(t.vlans) if v.subnet == pool.subnet)
+        if pool.gateway is not None and pool.gateway != vlan.gateway:
+            raise TopologyError(f"ippools[{i}].gateway: {pool.gateway} differs from vlans[{j}].gateway "
+                                f"{vlan.gateway}: Spiderpool pods route through the pool gateway while the switch "
+                                f"vlanif holds the VLAN gateway; set the pool's gateway to {vlan.gateway} or leave "
+                                f"it out")
+        if pool.allocates(vlan.gateway):
+            raise TopologyError(f"ippools[{i}].ips: contains {vlan.gateway}, the gateway of VLAN {vlan.id} (held by "
+                                f"the switch vlanif); add it to excludeIPs")
+
+
+def _check_node_addresses(t: Topology) -> None:
+    """Node IPs: each its own, a host address, not a gateway and not in any pool."""
+    native = t.vlan(t.switch.native_vlan)
+    gateways = {v.gateway: f"vlans[{j}].gateway" for j, v in enumerate(t.vlans)}
+    for j, pool in enumerate(t.ippools):
+        if pool.gateway is not None:
+            gateways.setdefault(pool.gateway, f"ippools[{j}].gateway")
+    first: dict = {}
+    for i, node in enumerate(t.nodes):
+        where = f"nodes[{i}].ip"
+        other = first.setdefault(node.ip, i)
+        if other != i:
+            raise TopologyError(f"{where}: {node.ip} is also the IP of nodes[{other}] ({t.nodes[other].name}); "
+                                f"give every node its own address")
+        kind = _special_address(node.ip, native.subnet)
+        if kind:
+            raise TopologyError(f"{where}: {node.ip} is the {kind} address of the native VLAN's subnet "
+                                f"{native.subnet}; use a host address")
+        if node.ip in gateways:
+            raise TopologyError(f"{where}: {node.ip} is the gateway {gateways[node.ip]}, which the switch vlanif "
+                                f"holds; give the node another address")
+        pool = next((j for j, p in enumerate(t.ippools) if p.allocates(node.ip)), None)
+        if pool is not None:
+            raise TopologyError(f"{where}: {node.ip} is in ippools[{pool}] ({t.ippools[pool].name}), which would "
+                                f"give it to a pod; give the node an address outside the pool or add {node.ip} "
+                                f"to the pool's excludeIPs")
