@@ -183,14 +183,14 @@ def cmd_render(args) -> int:
 
     from .cluster import manifests
     from .cluster.hostprobe import host_probe_pod
-    from .cluster.scope import RunScope, scoped_topology
+    from .cluster.scope import scoped_topology
     from .topology import load_topology
 
     topology = load_topology(resolve_topology_path(args.topology))
     if args.host_config:
         objects = manifests.host_config(topology)
     else:
-        scope = RunScope(args.run_id, args.namespace_prefix)
+        scope = _render_scope(args)
         objects = manifests.render(scoped_topology(topology, scope), scope, image=args.probe_image,
                                    ipam=args.ipam, multus_configs=args.multus_config, cni_version=args.cni_version)
         if args.host_probe:
@@ -199,8 +199,27 @@ def cmd_render(args) -> int:
     return 0
 
 
+def _render_scope(args):
+    """The run scope of ``render``; a bad option is refused naming it."""
+    from .bounded_yaml import excerpt
+    from .cluster.scope import PREFIX_RE, RUN_ID_RE, RunScope
+    if not RUN_ID_RE.match(args.run_id):
+        raise ValueError(f"--run-id {excerpt(args.run_id)}: a run id is 1-16 lowercase letters or digits")
+    if not PREFIX_RE.match(args.namespace_prefix):
+        raise ValueError(f"--namespace-prefix {excerpt(args.namespace_prefix)}: a namespace prefix is 1-30 lowercase "
+                         f"letters, digits or '-', starting and ending with a letter or digit")
+    return RunScope(args.run_id, args.namespace_prefix)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line: what is wrong, and where the help is (exit 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="macvlan-conformance", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="macvlan-conformance", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_lab_commands(sub)
@@ -324,13 +343,13 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         return 2
     except (CommandError, CniError, PodRefused) as exc:
-        err.print(f"[red]lab error:[/] {exc}", highlight=False)
+        err.print(f"lab error: {exc}", style="red", highlight=False, markup=False)
         return 1
     except ClusterError as exc:
-        err.print(f"[red]cluster error:[/] {exc}", highlight=False)
+        err.print(f"cluster error: {exc}", style="red", highlight=False, markup=False)
         return 1
     except ControlPlaneError as exc:
-        err.print(f"[red]control plane error:[/] {exc}", highlight=False)
+        err.print(f"control plane error: {exc}", style="red", highlight=False, markup=False)
         return 1
     except KeyboardInterrupt:
         err.print("interrupted; everything this command created was removed")

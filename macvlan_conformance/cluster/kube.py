@@ -7,13 +7,20 @@ than the context name and the API server's address.
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+
+from .. import bounded_yaml
+from ..bounded_yaml import excerpt
 
 
 class ClusterError(RuntimeError):
@@ -54,22 +61,113 @@ class Cluster:
 
 def connect(kubeconfig: str | None = None, context: str | None = None, timeout: float = 10.0) -> Cluster:
     """A client from ``kubeconfig`` (default: $KUBECONFIG or ~/.kube/config) and ``context`` (default: the
-    current one). Raises ``ClusterError`` for a missing file or an unknown context."""
-    if kubeconfig and not Path(kubeconfig).is_file():
-        raise KubeconfigError(f"--kubeconfig {kubeconfig}: no such file")
+    current one). Raises ``KubeconfigError`` (one line: the file, the field, the fix) for a kubeconfig or
+    context that cannot be used."""
+    path, option = _kubeconfig_path(kubeconfig)
+    name = check_kubeconfig(path, option, context) if path else context
     configuration = client.Configuration()
     try:
-        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
-        contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
-    except ConfigException as exc:
-        raise KubeconfigError(f"cannot use the kubeconfig: {_first_line(exc)}") from None
-    except FileNotFoundError:
-        raise KubeconfigError("no kubeconfig found: pass --kubeconfig PATH or set KUBECONFIG") from None
+        config.load_kube_config(config_file=str(path) if path else os.environ["KUBECONFIG"], context=context,
+                                client_configuration=configuration)
+        if name is None:
+            name = config.list_kube_config_contexts(config_file=os.environ["KUBECONFIG"])[1]["name"]
+    except (ConfigException, ValueError, TypeError, KeyError, OSError, yaml.YAMLError) as exc:
+        raise KubeconfigError(f"{option}: cannot use the kubeconfig: {_first_line(exc)}; fix the context's "
+                              f"cluster and user entries (kubectl config view shows them)") from None
     configuration.retries = 0
     api = client.ApiClient(configuration)
     api.rest_client.pool_manager.connection_pool_kw["timeout"] = urllib3.Timeout(connect=timeout, read=None)
-    name = context or current["name"]
     return Cluster(api, configuration.host, name)
+
+
+def _kubeconfig_path(kubeconfig: str | None) -> tuple[Path | None, str]:
+    """The one file to read and how to name it in messages; path None: several files in $KUBECONFIG
+    (the client merges them)."""
+    if kubeconfig:
+        return Path(kubeconfig), f"--kubeconfig {kubeconfig}"
+    paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if len(paths) > 1:
+        return None, f"KUBECONFIG={os.environ['KUBECONFIG']}"
+    if paths:
+        return Path(paths[0]), f"KUBECONFIG={paths[0]}"
+    default = Path("~/.kube/config").expanduser()
+    if not default.exists():
+        raise KubeconfigError("no kubeconfig found: pass --kubeconfig PATH or set KUBECONFIG")
+    return default, str(default)
+
+
+def check_kubeconfig(path: Path, option: str, context: str | None) -> str:
+    """The context to use in the kubeconfig at ``path``: read bounded, with its contexts, the chosen
+    context's cluster and its server URL checked. Raises ``KubeconfigError`` naming ``option`` and the field;
+    never quotes credentials."""
+    try:
+        data = bounded_yaml.load(path, what="kubeconfig")
+    except bounded_yaml.YamlError as exc:
+        raise KubeconfigError(f"{exc}; check {option}") from None
+    if not isinstance(data, dict):
+        raise KubeconfigError(f"{option}: not a kubeconfig (the top level must be a mapping with clusters, "
+                              f"contexts and users); pass the file kubectl uses")
+    contexts = _named_list(data, "contexts", "context", option)
+    if not contexts:
+        raise KubeconfigError(f"{option}: contexts: none; add one (kubectl config set-context) or pass another "
+                              f"kubeconfig")
+    chosen = context or data.get("current-context")
+    names = ", ".join(excerpt(n) for n in contexts)
+    if not chosen:
+        raise KubeconfigError(f"{option}: current-context is not set; pass --context (one of {names}) or run "
+                              f"kubectl config use-context")
+    if chosen not in contexts:
+        field = "--context" if context else "current-context"
+        raise KubeconfigError(f"{option}: {field} {excerpt(chosen)} is not among its contexts ({names}); use one "
+                              f"of them")
+    _check_context(data, contexts[chosen], option)
+    return chosen
+
+
+def _named_list(data: dict, key: str, item: str, option: str) -> dict[str, tuple[int, dict]]:
+    """``data[key]`` (a list of ``{name, <item>: {...}}``) as ``{name: (index, item mapping)}``."""
+    entries = data.get(key) or []
+    if not isinstance(entries, list):
+        raise KubeconfigError(f"{option}: {key} must be a list of {{name, {item}}} entries, got {excerpt(entries)}")
+    result = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or \
+                not isinstance(entry.get(item), dict):
+            raise KubeconfigError(f"{option}: {key}[{i}] needs a string 'name' and a '{item}' mapping")
+        result.setdefault(entry["name"], (i, entry[item]))
+    return result
+
+
+def _check_context(data: dict, context: tuple[int, dict], option: str) -> None:
+    """The context's user (if it names one) and cluster are defined, the cluster's server is an http(s) URL."""
+    index, entry = context
+    users = _named_list(data, "users", "user", option)
+    if entry.get("user") and entry["user"] not in users:
+        raise KubeconfigError(f"{option}: contexts[{index}].context.user {excerpt(entry['user'])} is not under "
+                              f"users; name one of: {', '.join(excerpt(n) for n in users) or 'none'}")
+    clusters = _named_list(data, "clusters", "cluster", option)
+    name = entry.get("cluster")
+    if name not in clusters:
+        raise KubeconfigError(f"{option}: contexts[{index}].context.cluster {excerpt(name)} is not under clusters; "
+                              f"name one of: {', '.join(excerpt(n) for n in clusters) or 'none'}")
+    j, cluster = clusters[name]
+    server = cluster.get("server")
+    if not _is_url(server):
+        shown = re.sub(r"//[^/@]*@", "//...@", server) if isinstance(server, str) else server  # no user:password
+        raise KubeconfigError(f"{option}: clusters[{j}].cluster.server {excerpt(shown)} is not a URL; write "
+                              f"https://HOST:PORT")
+
+
+def _is_url(server: object) -> bool:
+    """An http(s) URL with a host and, if any, a valid port."""
+    if not isinstance(server, str):
+        return False
+    try:
+        url = urlsplit(server)
+        url.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError:
+        return False
+    return url.scheme in ("http", "https") and bool(url.hostname)
 
 
 def _first_line(exc: BaseException) -> str:
