@@ -25,6 +25,7 @@ class Capability(str, Enum):
     MASTER_MTU = "master MTU"                # the MTU of each node's masters
     BOND_CONTROL = "bond control"            # taking a node's bond members down and up
     MAC_TABLES = "switch MAC tables"         # the switch's learned MACs (diagnostics of resilience)
+    NETWORK_OBJECTS = "network objects"      # the NADs and SpiderIPPools as the cluster's API stores them
 
 
 class Category(str, Enum):
@@ -51,7 +52,7 @@ class Check:
     summary: str
     must: tuple[str, ...]
     category: Category
-    subject: str = "case"                                  # case | pod | rule | bond_member
+    subject: str = "case"                                  # case | pod | rule | bond_member | network
     generate: Callable[[Topology], list[ex.Case]] | None = None  # subject "case": may yield other checks' cases
     probe: str | None = None                               # subject "case": a name in probes.PROBES
     modes: tuple[str, ...] = (STANDALONE, OVERLAY)
@@ -83,6 +84,15 @@ CHECKS: tuple[Check, ...] = (
         "MUST overlay: the macvlan is net1 (or the annotated name), IP in its pool, no default route.",
         "MUST dual-NIC standalone: the extra macvlan NIC sits on its own VLAN master, without a default route.",
     ), Category.ALLOCATION, subject="pod", needs=frozenset({Capability.MASTER_IFINDEX})),
+    Check("networks.declared", "allocation",
+          "The cluster's NADs and SpiderIPPools that the pods attach to are what the topology declares.", (
+              "MUST the NAD exists and its macvlan plugin has the topology's master, mode (absent: bridge) and MTU "
+              "(absent: the master's).",
+              "MUST its IPAM is the run's (Spiderpool: the pool it defaults to is the network's pool), and it chains "
+              "no plugin the topology does not model.",
+              "MUST with Spiderpool, the network's SpiderIPPool exists with the topology's subnet, gateway and "
+              "addresses, and has at least as many free addresses as the run's pods take from it.",
+          ), Category.ALLOCATION, subject="network", requires=frozenset({Capability.NETWORK_OBJECTS})),
     Check("network-status.consistent", "allocation",
           "The network-status annotation matches the model and what the pod sees.", (
               "MUST exactly one entry has default: true, and it is eth0.",

@@ -17,12 +17,15 @@ from .topology import Pod, Topology
 from .verdicts import Verdict
 
 
+LAB_CAPABILITIES = frozenset(Capability) - {Capability.NETWORK_OBJECTS}  # it builds its networks from the topology
+
+
 def target_capabilities(kind: str) -> frozenset[Capability]:
     """The most a target of ``kind`` can have, known before anything is deployed (for collection): the lab
     has every capability; a cluster can at most show host facts, never hand over its bonds."""
     if kind == "lab":
-        return frozenset(Capability)
-    return frozenset({Capability.MASTER_IFINDEX, Capability.MASTER_MTU})
+        return LAB_CAPABILITIES
+    return frozenset({Capability.MASTER_IFINDEX, Capability.MASTER_MTU, Capability.NETWORK_OBJECTS})
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,11 @@ class Target(ABC):
     @abstractmethod
     def network_status(self, pod: str) -> list[dict]:
         """The pod's ``k8s.v1.cni.cncf.io/network-status`` list."""
+
+    def network_differences(self, network) -> list[str]:
+        """Where the stored objects of ``network`` (its NAD, its pool) differ from the topology, one line
+        each (targets with ``Capability.NETWORK_OBJECTS``)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no network objects")
 
     def endpoint(self, key: str) -> dict | None:
         """The network-status entry of ``pod/ifname``, or None if the pod has no such interface."""

@@ -167,17 +167,19 @@ def probe_pod(pod: Pod, attachments: list[Attachment], scope: RunScope, image: s
 
 
 def render(topology: Topology, scope: RunScope, *, image: str = DEFAULT_PROBE_IMAGE, ipam: IpamKind = "spiderpool",
-           multus_configs: bool = False, cni_version: str = netconf.CNI_VERSION) -> list[dict]:
+           multus_configs: bool = False, cni_version: str = netconf.CNI_VERSION,
+           create_networks: bool = True) -> list[dict]:
     """Every object of a run, in creation order. ``topology`` must already be scoped (``scoped_topology``);
     ``cni_version`` is what the cluster's Multus runs (``netconf.cni_version_for_multus``). Raises
-    ``ValueError`` when ``ipam`` cannot address the topology soundly (``ipam_problems``)."""
-    problems = ipam_problems(topology, ipam)
+    ``ValueError`` when ``ipam`` cannot address the topology soundly (``ipam_problems``). Without
+    ``create_networks`` the pods use the cluster's own NADs and pools: only the namespace and pods."""
+    problems = ipam_problems(topology, ipam) if create_networks else []
     if problems:
         raise ValueError(problems[0] + (f" (and {len(problems) - 1} more like it)" if len(problems) > 1 else ""))
     objects = [namespace(scope)]
-    if ipam == "spiderpool":
+    if ipam == "spiderpool" and create_networks:
         objects += [ippool(p, scope) for p in topology.ippools]
-    for network in topology.networks:
+    for network in topology.networks if create_networks else []:
         objects.append(multus_config(network, topology, scope) if multus_configs
                        else network_attachment(network, topology, scope, ipam, cni_version))
     objects += [probe_pod(p, topology.attachments(p.name), scope, image) for p in topology.pods]

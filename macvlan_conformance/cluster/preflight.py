@@ -14,7 +14,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from .. import netconf
-from . import manifests
+from . import existing, manifests, multus_config
 from ..topology import Topology
 from . import hostlinks
 from .hostlinks import HostLink
@@ -59,8 +59,12 @@ class PreflightReport:
         return cls(**data, host_links=links)
 
 
-def preflight(cluster: Cluster, topology: Topology, ipam: str = "spiderpool") -> PreflightReport:
-    """Run every check; raise ``PreflightError`` listing all problems found."""
+def preflight(cluster: Cluster, topology: Topology, ipam: str = "spiderpool", scoped: Topology | None = None,
+              run_namespace: str = "", create_networks: bool = True) -> PreflightReport:
+    """Run every check; raise ``PreflightError`` listing all problems found. ``scoped`` is the topology as
+    the run deploys it (``scope.scoped_topology``) in ``run_namespace``: without ``create_networks`` its
+    NADs and pools must exist and Multus must let the run's pods use them; with it, the run's pools must
+    not overlap existing ones."""
     report = PreflightReport()
     version = call(cluster, "read the API server version", client.VersionApi(cluster.api).get_code)
     report.server_version = version.git_version
@@ -68,13 +72,19 @@ def preflight(cluster: Cluster, topology: Topology, ipam: str = "spiderpool") ->
     crds = dict(REQUIRED_CRDS)
     if ipam != "spiderpool":
         crds.pop("spiderippools.spiderpool.spidernet.io")
-    for name, fix in crds.items():
-        if not _crd_exists(cluster, name, problems):
-            problems.append(f"CRD {name} is missing: {fix}")
-    problems += _multus_ready(cluster, report)
+    missing_crds = [name for name in crds if not _crd_exists(cluster, name, problems)]
+    problems += [f"CRD {name} is missing: {crds[name]}" for name in missing_crds]
+    multus_ds = _multus_daemonset(cluster)
+    problems += _multus_ready(multus_ds, report)
     problems += _nodes_exist(cluster, topology, report)
     problems += _pool_capacity(topology)
-    problems += manifests.ipam_problems(topology, ipam)
+    if create_networks:
+        problems += manifests.ipam_problems(topology, ipam)
+        if ipam == "spiderpool" and "spiderippools.spiderpool.spidernet.io" not in missing_crds:
+            problems += existing.overlapping_pools(cluster, scoped or topology)
+    elif not missing_crds:
+        problems += _existing_networks(cluster, scoped or topology, ipam)
+        problems += multus_config.problems(scoped or topology, run_namespace, _isolation(cluster, multus_ds))
     if _crd_exists(cluster, NNS_CRD, problems):
         problems += _host_masters(cluster, topology, report)
     if problems:
@@ -96,12 +106,53 @@ def _crd_exists(cluster: Cluster, name: str, problems: list[str]) -> bool:
         raise explain(exc, f"read CRD {name}", cluster) from None
 
 
-def _multus_ready(cluster: Cluster, report: PreflightReport) -> list[str]:
+def _existing_networks(cluster: Cluster, topology: Topology, ipam: str) -> list[str]:
+    """The NADs (and, with Spiderpool, the pools) the run's pods attach to exist; how they differ from the
+    topology is the ``networks.declared`` check's, not a reason to stop."""
+    missing = []
+    for network in topology.networks:
+        stored = existing.read(cluster, network, ipam)
+        if stored.nad is None:
+            missing.append(f"NAD {network.ref} of the topology does not exist; create it, fix networks[].name/"
+                           f"namespace, or run with --networks create")
+        if ipam == "spiderpool" and stored.pool is None:
+            missing.append(f"SpiderIPPool {network.ippool} (of network {network.ref}) does not exist; create it, "
+                           f"fix the topology's pool name, or run with --networks create")
+    return sorted(set(missing))
+
+
+def _isolation(cluster: Cluster, ds) -> multus_config.Isolation:
+    """Multus' namespace isolation, from its DaemonSet's flags or a config in a ConfigMap it mounts."""
+    if ds is None:
+        return multus_config.Isolation()
+    namespace, spec = ds.metadata.namespace, ds.spec.template.spec
+    for container in spec.containers or []:
+        found = multus_config.from_args([*(container.command or []), *(container.args or [])],
+                                        f"flags of {namespace}/{ds.metadata.name}")
+        if found:
+            return found
+    for volume in spec.volumes or []:
+        if volume.config_map is None:
+            continue
+        name = volume.config_map.name
+        config_map = call(cluster, f"read ConfigMap {namespace}/{name} (Multus' configuration)",
+                          lambda: cluster.core.read_namespaced_config_map(name, namespace))
+        for key, text in (config_map.data or {}).items():
+            found = multus_config.from_config_text(text, f"ConfigMap {namespace}/{name} {key}")
+            if found:
+                return found
+    return multus_config.Isolation()
+
+
+def _multus_daemonset(cluster: Cluster):
+    """The first DaemonSet whose name contains 'multus', or None."""
     sets = call(cluster, "list daemonsets (to find Multus)", cluster.apps.list_daemon_set_for_all_namespaces).items
-    multus = [d for d in sets if "multus" in d.metadata.name]
-    if not multus:
+    return next((d for d in sets if "multus" in d.metadata.name), None)
+
+
+def _multus_ready(ds, report: PreflightReport) -> list[str]:
+    if ds is None:
         return ["no Multus daemonset found (a daemonset whose name contains 'multus'): install Multus"]
-    ds = multus[0]
     image = ds.spec.template.spec.containers[0].image
     report.multus = f"{ds.metadata.namespace}/{ds.metadata.name} ({image})"
     report.cni_version, report.cni_version_reason = netconf.cni_version_for_multus(image)

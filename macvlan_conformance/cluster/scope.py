@@ -1,10 +1,11 @@
 """One run's footprint on a cluster: its namespace, its labels, and the topology moved into them.
 
-A live cluster already has the seed's ``kube-system/macvlan-standalone-vlan0`` and its IP pools, so a run
-never creates objects under the topology's own names. Every namespaced object (NADs, pods) goes into one
-run namespace; cluster-scoped IP pools get ``mc-<run id>-`` as a name prefix; pod annotations are rewritten to
-match. :func:`scoped_topology` does that on the model, so expectations (network-status names, pools) and
-manifests agree by construction.
+By default a run tests the cluster's own networks: its pods go into one run namespace and attach to the
+NADs and SpiderIPPools the topology names, where they are. A run that brings its own networks (``--networks
+create``, to bootstrap a fresh cluster) never creates objects under the topology's own names: its NADs go
+into the run namespace and its cluster-scoped IP pools get ``mc-<run id>-`` as a name prefix. Pod
+annotations are rewritten to match. :func:`scoped_topology` does that on the model, so expectations
+(network-status names, pools) and manifests agree by construction.
 """
 
 from __future__ import annotations
@@ -60,17 +61,20 @@ class RunScope:
         return f"{RUN_LABEL}={self.run_id}"
 
 
-def _rewrite_networks(value: str, namespace: str) -> str:
-    """``k8s.v1.cni.cncf.io/networks`` with every reference moved into ``namespace`` (form kept: text or JSON)."""
+def _rewrite_networks(value: str, namespace: str, only_bare: bool = False) -> str:
+    """``k8s.v1.cni.cncf.io/networks`` with every reference moved into ``namespace`` (form kept: text or
+    JSON); with ``only_bare``, only the references without a namespace (which Multus would resolve in the
+    pod's namespace) get ``namespace``."""
     if value.strip().startswith("["):
         entries = json.loads(value)
         for entry in entries:
-            entry["namespace"] = namespace
+            if not (only_bare and entry.get("namespace")):
+                entry["namespace"] = namespace
         return json.dumps(entries, separators=(",", ":"))
     refs = []
     for item in (part.strip() for part in value.split(",") if part.strip()):
         ref, at, ifname = item.partition("@")
-        refs.append(f"{namespace}/{ref.rpartition('/')[2]}{at}{ifname}")
+        refs.append(f"{ref if only_bare and '/' in ref else namespace + '/' + ref.rpartition('/')[2]}{at}{ifname}")
     return ",".join(refs)
 
 
@@ -96,9 +100,28 @@ def scoped_annotations(annotations: dict[str, str], scope: RunScope) -> dict[str
     return result
 
 
-def scoped_topology(topology: Topology, scope: RunScope) -> Topology:
-    """The same network with its NADs and pods in the run namespace and its pools prefixed."""
+def existing_annotations(annotations: dict[str, str], pod_namespace: str) -> dict[str, str]:
+    """A pod's annotations for the run namespace, still naming the topology's own NADs and pools: every
+    network reference qualified as the topology meant it (a bare default network is Multus' namespace,
+    kube-system; a bare extra network the pod's own namespace, ``pod_namespace``)."""
+    result = dict(annotations)
+    if ann.DEFAULT_NETWORK in result:
+        result[ann.DEFAULT_NETWORK] = ann.parse_default_network(result[ann.DEFAULT_NETWORK]).ref
+    if ann.NETWORKS in result:
+        result[ann.NETWORKS] = _rewrite_networks(result[ann.NETWORKS], pod_namespace, only_bare=True)
+    return result
+
+
+def scoped_topology(topology: Topology, scope: RunScope, create_networks: bool = True) -> Topology:
+    """The same network with its pods in the run namespace. With ``create_networks`` (a run that brings its
+    own networks) its NADs move there too and its pools get the run's prefix; without, the pods use the
+    cluster's NADs and pools the topology names, where they are."""
     data = topology.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if not create_networks:
+        for pod in data["pods"]:
+            pod["annotations"] = existing_annotations(pod.get("annotations", {}), pod.get("namespace", "default"))
+            pod["namespace"] = scope.namespace
+        return parse_topology(data, source=f"{topology.name} (run {scope.run_id})")
     for pool in data["ippools"]:
         pool["name"] = scope.pool(pool["name"])
     for network in data["networks"]:

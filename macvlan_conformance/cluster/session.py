@@ -30,6 +30,11 @@ class ClusterSettings:
     ipam: str = "spiderpool"
     deploy_timeout: float = 180.0
     host_probe: bool = False
+    networks: str = "existing"  # existing: the cluster's NADs and pools; create: the run brings its own
+
+    @property
+    def create_networks(self) -> bool:
+        return self.networks == "create"
 
     @property
     def image(self) -> str:
@@ -38,8 +43,9 @@ class ClusterSettings:
 
 def _target(cluster: Cluster, topology: Topology, scope: RunScope, settings: ClusterSettings,
             report: PreflightReport | None = None) -> ClusterTarget:
-    return ClusterTarget(cluster, scoped_topology(topology, scope), scope, image=settings.image,
-                         ipam=settings.ipam, report=report, host_probe=settings.host_probe)
+    return ClusterTarget(cluster, scoped_topology(topology, scope, settings.create_networks), scope,
+                         image=settings.image, ipam=settings.ipam, report=report, host_probe=settings.host_probe,
+                         create_networks=settings.create_networks)
 
 
 def start(topology: Topology, settings: ClusterSettings, run_id: str, progress=lambda line: None,
@@ -50,7 +56,8 @@ def start(topology: Topology, settings: ClusterSettings, run_id: str, progress=l
     cluster = connect(settings.kubeconfig, settings.context)
     scope = RunScope(run_id, settings.namespace_prefix)
     progress(f"preflight against {cluster.server} (context {cluster.context})")
-    report = preflight(cluster, topology, settings.ipam)
+    report = preflight(cluster, topology, settings.ipam, scoped_topology(topology, scope, settings.create_networks),
+                       scope.namespace, settings.create_networks)
     target = _target(cluster, topology, scope, settings, report)
     try:
         target.deploy(settings.deploy_timeout, progress)

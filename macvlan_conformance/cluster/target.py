@@ -23,7 +23,7 @@ from ..checks import Capability
 from ..target import Admission, Target
 from ..verdicts import Verdict
 from ..topology import Pod, Topology, resolve_attachments
-from . import hostlinks, hostprobe, manifests
+from . import existing, hostlinks, hostprobe, manifests
 from .hostlinks import HostLink
 from .exec_agent import CONTAINER, start_agent
 from .kube import Cluster, ClusterError, api_message, call, explain
@@ -50,7 +50,7 @@ class ClusterTarget(Target):
     kind = "cluster"
 
     def __init__(self, cluster: Cluster, topology: Topology, scope: RunScope, *, image: str, ipam: str = "spiderpool",
-                 report: PreflightReport | None = None, host_probe: bool = False):
+                 report: PreflightReport | None = None, host_probe: bool = False, create_networks: bool = True):
         """``topology`` is already scoped to ``scope`` (``scoped_topology``). With ``host_probe`` the run has
         one hostNetwork probe pod per node (see ``hostprobe``)."""
         self.cluster = cluster
@@ -60,6 +60,7 @@ class ClusterTarget(Target):
         self.ipam = ipam
         self.report = report or PreflightReport()
         self.host_probe = host_probe
+        self.create_networks = create_networks
         self._probed_links: dict[str, dict[str, HostLink]] = {}  # node -> ifname -> link, via the host probe
         self._status: dict[str, list[dict]] = {}
         self._agents: dict[str, AgentClient] = {}
@@ -76,15 +77,20 @@ class ClusterTarget(Target):
     def capabilities(self) -> frozenset[Capability]:
         """Host facts come from the host probe (ifindexes and MTUs) or kubernetes-nmstate (MTUs only);
         a cluster's bond members are not ours to take down."""
+        objects = {Capability.NETWORK_OBJECTS}  # the NADs and pools, as the API server stores them
         if self.host_probe:
-            return frozenset({Capability.MASTER_IFINDEX, Capability.MASTER_MTU})
-        return frozenset({Capability.MASTER_MTU}) if self.report.host_links else frozenset()
+            return frozenset({Capability.MASTER_IFINDEX, Capability.MASTER_MTU} | objects)
+        return frozenset(({Capability.MASTER_MTU} if self.report.host_links else set()) | objects)
+
+    def network_differences(self, network) -> list[str]:
+        """The network's NAD and pool as the cluster stores them, next to the topology (``existing``)."""
+        return existing.differences(self.topology, network, existing.read(self.cluster, network, self.ipam), self.ipam)
 
     # --- deployment ------------------------------------------------------------------------------
     def deploy(self, timeout: float = 180.0, progress=lambda line: None) -> None:
         """Create every object of the run, then wait until every pod runs with its network-status."""
         objects = manifests.render(self.topology, self.scope, image=self.image, ipam=self.ipam,
-                                   cni_version=self.report.cni_version)
+                                   cni_version=self.report.cni_version, create_networks=self.create_networks)
         probes = [hostprobe.host_probe_pod(n.name, self.scope, self.image) for n in self.topology.nodes] \
             if self.host_probe else []
         if self.report.cni_version_reason:

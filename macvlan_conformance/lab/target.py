@@ -13,7 +13,7 @@ from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wa
 
 from ..agent.client import AgentClient, AgentHost
 from ..checks import Capability
-from ..target import Admission, Target
+from ..target import LAB_CAPABILITIES, Admission, Target
 from ..verdicts import Verdict
 from ..netns import iproute
 from ..topology import Pod, load_topology
@@ -32,7 +32,7 @@ AGENT_HOSTS = min(4, os.cpu_count() or 1)
 
 class LabTarget(Target):
     kind = "lab"
-    capabilities = frozenset(Capability)  # the lab sees and controls every part of its network
+    capabilities = LAB_CAPABILITIES  # every part of its network, which it builds from the topology (no NADs)
 
     def __init__(self, state_file: Path):
         self.state_file = Path(state_file)

@@ -46,7 +46,7 @@ def double(tmp_path):
 
 def settings_for(server: FakeApiServer, tmp_path, **extra) -> session.ClusterSettings:
     return session.ClusterSettings(kubeconfig=str(server.kubeconfig(tmp_path / "kubeconfig")),
-                                   **{"deploy_timeout": 20, **extra})
+                                   **{"deploy_timeout": 20, "networks": "create", **extra})
 
 
 def ours(server: FakeApiServer) -> list[tuple]:

@@ -1,0 +1,177 @@
+"""The cluster's own networks next to the topology: where each NetworkAttachmentDefinition and SpiderIPPool
+the topology names differs from what it declares, one line per difference (``networks.declared``).
+
+The comparisons are pure functions of the stored objects (``nad_differences``, ``pool_differences``);
+``read`` fetches them. What the macvlan plugin does with an absent field is what it is compared as: no
+``mode`` is bridge (containernetworking/plugins ``plugins/main/macvlan/macvlan.go`` ``modeFromString``),
+no ``mtu`` is the master's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from kubernetes.client.exceptions import ApiException
+
+from ..topology import IPPool, Network, Topology
+from .kube import Cluster, explain
+from .scope import RUN_LABEL
+
+NAD_API = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
+POOL_API = ("spiderpool.spidernet.io", "v2beta1", "spiderippools")
+
+
+@dataclass(frozen=True)
+class StoredNetwork:
+    """A network's objects as the API server stores them (None: not found)."""
+
+    nad: dict | None
+    pool: dict | None
+
+
+def plugins_of(config: dict) -> list[dict]:
+    """The plugins of a CNI config: a conflist's ``plugins``, or the single plugin config itself."""
+    return list(config.get("plugins") or []) if "plugins" in config else [config]
+
+
+def nad_differences(network: Network, nad: dict | None, ipam: str = "spiderpool") -> list[str]:
+    """Where the stored NAD differs from ``network``: existence, macvlan master/mode/MTU, IPAM type, the
+    pool Spiderpool defaults to, and chained plugins the topology does not model."""
+    if nad is None:
+        return [f"NAD {network.ref} does not exist; create it (or run with --networks create)"]
+    try:
+        config = json.loads((nad.get("spec") or {}).get("config") or "")
+    except (TypeError, ValueError):
+        return [f"NAD {network.ref}: spec.config is not JSON"]
+    plugins = plugins_of(config) if isinstance(config, dict) else []
+    macvlan = next((p for p in plugins if isinstance(p, dict) and p.get("type") == "macvlan"), None)
+    if macvlan is None:
+        types = ", ".join(str(p.get("type")) for p in plugins if isinstance(p, dict)) or "none"
+        return [f"NAD {network.ref} is not a macvlan network (plugins: {types})"]
+    found = []
+    for field, have, want in (("master", macvlan.get("master"), network.master),
+                              ("mode", macvlan.get("mode") or "bridge", network.mode),
+                              ("mtu", macvlan.get("mtu"), network.mtu)):
+        if have != want:
+            found.append(f"{field} {have if have is not None else 'unset'} (topology: "
+                         f"{want if want is not None else 'unset, the master MTU'})")
+    found += _ipam_differences(network, macvlan.get("ipam") or {}, ipam)
+    chained = [str(p.get("type")) for p in plugins if isinstance(p, dict) and p is not macvlan]
+    if chained:
+        found.append(f"chains {', '.join(chained)}, which the topology does not model (its expectations may not hold)")
+    return [f"NAD {network.ref}: {line}" for line in found]
+
+
+def _ipam_differences(network: Network, ipam_conf: dict, ipam: str) -> list[str]:
+    kind = ipam_conf.get("type")
+    if kind != ipam:
+        return [f"IPAM {kind or 'unset'} (topology run: {ipam})"]
+    defaults = ipam_conf.get("default_ipv4_ippool")
+    if ipam == "spiderpool" and defaults and network.ippool not in defaults:
+        return [f"Spiderpool's default pool {', '.join(defaults)} (topology: {network.ippool})"]
+    return []
+
+
+def pool_differences(pool: IPPool, stored: dict | None, needed: int) -> list[str]:
+    """Where the stored SpiderIPPool differs from ``pool``: existence, subnet, gateway, its addresses, and
+    whether ``needed`` of them are still free (status ``allocatedIPCount`` of ``totalIPCount``)."""
+    if stored is None:
+        return [f"SpiderIPPool {pool.name} does not exist; create it (or run with --networks create)"]
+    spec, status = stored.get("spec") or {}, stored.get("status") or {}
+    found = []
+    if str(spec.get("subnet")) != str(pool.subnet):
+        found.append(f"subnet {spec.get('subnet')} (topology: {pool.subnet})")
+    gateway = spec.get("gateway")
+    if (gateway or None) != (str(pool.gateway) if pool.gateway else None):
+        found.append(f"gateway {gateway or 'unset'} (topology: {pool.gateway or 'unset'})")
+    have = _addresses(spec)
+    if have is not None and have != set(pool.addresses):
+        extra, missing = sorted(have - set(pool.addresses)), sorted(set(pool.addresses) - have)
+        found.append(f"{len(have)} addresses (topology: {len(pool.addresses)})"
+                     + (f"; not in the topology: {extra[0]}..." if extra else "")
+                     + (f"; missing: {missing[0]}..." if missing else ""))
+    total = status.get("totalIPCount", len(have) if have is not None else None)
+    allocated = status.get("allocatedIPCount", 0) or 0
+    if isinstance(total, int) and total - allocated < needed:
+        found.append(f"{total - allocated} free addresses of {total}, the run needs {needed}")
+    return [f"SpiderIPPool {pool.name}: {line}" for line in found]
+
+
+def expand_range(item: str):
+    """The addresses of a Spiderpool IP range (``10.0.0.10`` or ``10.0.0.10-10.0.0.20``)."""
+    first, _, last = str(item).partition("-")
+    start, end = IPv4Address(first.strip()), IPv4Address((last or first).strip())
+    if int(end) - int(start) > 1 << 20:
+        raise ValueError(f"range {item} is too large to compare")
+    return (IPv4Address(value) for value in range(int(start), int(end) + 1))
+
+
+def _addresses(spec: dict) -> set[IPv4Address] | None:
+    """The pool's allocatable addresses (``ips`` minus ``excludeIPs``), None when they cannot be read."""
+    try:
+        excluded = {a for item in spec.get("excludeIPs") or [] for a in expand_range(item)}
+        return {a for item in spec.get("ips") or [] for a in expand_range(item)} - excluded
+    except (TypeError, ValueError):
+        return None
+
+
+def pool_usage(topology: Topology) -> dict[str, int]:
+    """How many pod interfaces of the topology take an address from each pool."""
+    used: dict[str, int] = {}
+    for pod in topology.pods:
+        for att in topology.attachments(pod.name):
+            if att.pool:
+                used[att.pool.name] = used.get(att.pool.name, 0) + 1
+    return used
+
+
+def differences(topology: Topology, network: Network, stored: StoredNetwork, ipam: str = "spiderpool") -> list[str]:
+    """Every difference of one network (its NAD and, with Spiderpool, its pool)."""
+    found = nad_differences(network, stored.nad, ipam)
+    if ipam == "spiderpool":
+        pool = topology.pool(network.ippool)
+        found += pool_differences(pool, stored.pool, pool_usage(topology).get(pool.name, 0))
+    return found
+
+
+def read(cluster: Cluster, network: Network, ipam: str = "spiderpool") -> StoredNetwork:
+    """The network's NAD and (with Spiderpool) its pool, as stored."""
+    nad = _get(cluster, f"read NAD {network.ref}", lambda: cluster.custom.get_namespaced_custom_object(
+        NAD_API[0], NAD_API[1], network.namespace, NAD_API[2], network.name))
+    pool = None
+    if ipam == "spiderpool":
+        pools = _get(cluster, "list SpiderIPPools", lambda: cluster.custom.list_cluster_custom_object(*POOL_API))
+        pool = next((p for p in (pools or {}).get("items", []) if p["metadata"]["name"] == network.ippool), None)
+    return StoredNetwork(nad, pool)
+
+
+def overlapping_pools(cluster: Cluster, topology: Topology) -> list[str]:
+    """Existing SpiderIPPools sharing addresses with the topology's pools, one line each: Spiderpool's webhook
+    refuses a pool whose IPs overlap another pool of the same subnet, so a run that creates its own pools
+    lists them up front (spidernet-io/spiderpool ``pkg/ippoolmanager/ippool_validate.go``,
+    ``IPPoolWebhook.validateIPPoolAvailableIPs``)."""
+    pools = _get(cluster, "list SpiderIPPools", lambda: cluster.custom.list_cluster_custom_object(*POOL_API)) or {}
+    lines = []
+    for stored in pools.get("items", []):
+        spec, meta = stored.get("spec") or {}, stored["metadata"]
+        have = _addresses(spec) or set()
+        for pool in topology.ippools:
+            shared = have & set(pool.addresses)
+            if not shared or str(spec.get("subnet")) != str(pool.subnet):
+                continue
+            fix = ("remove what that run left: `macvlan-conformance cluster cleanup`" if RUN_LABEL in (meta.get("labels") or {})
+                   else "test the existing networks (--networks existing) or give the topology's pools free addresses")
+            lines.append(f"pool {pool.name} shares {len(shared)} addresses (first {min(shared)}) with the existing "
+                         f"SpiderIPPool {meta['name']}, which Spiderpool refuses; {fix}")
+    return lines
+
+
+def _get(cluster: Cluster, what: str, call):
+    try:
+        return call()
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise explain(exc, what, cluster) from None
