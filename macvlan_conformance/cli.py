@@ -10,10 +10,9 @@ import json
 import sys
 
 from rich.console import Console
-from rich.markup import escape
 
 from .signals import sigterm_as_interrupt
-from .topology import TopologyError, resolve_topology_path
+from .topology import resolve_topology_path
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -326,34 +325,47 @@ def manifests_default_image() -> str:
     return DEFAULT_PROBE_IMAGE
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .cluster.kube import ClusterError
-    from .controlplane.processes import ControlPlaneError
-    from .lab.builder import LabExistsError, PodRefused
-    from .lab.cni import CniError
-    from .lab.commands import CommandError
-    from .lab.control import LabNotFound
-    from .lab.preflight import PreflightError
+# How each failure is told, in order: (module, exception class, label, exit status). The classes are looked
+# up only in modules already imported (a module never imported raised nothing), so that a command imports only
+# what it uses: ``render`` needs neither pyroute2 nor the Kubernetes client.
+_FAILURES = (
+    ("macvlan_conformance.topology", "TopologyError", "error", 2),
+    ("builtins", "ValueError", "error", 2),
+    ("macvlan_conformance.lab.control", "LabNotFound", "error", 2),
+    ("macvlan_conformance.lab.builder", "LabExistsError", "error", 2),
+    ("macvlan_conformance.lab.preflight", "PreflightError", "error", 2),
+    ("macvlan_conformance.lab.commands", "CommandError", "lab error", 1),
+    ("macvlan_conformance.lab.cni", "CniError", "lab error", 1),
+    ("macvlan_conformance.lab.builder", "PodRefused", "lab error", 1),
+    ("macvlan_conformance.cluster.kube", "ClusterError", "cluster error", 1),
+    ("macvlan_conformance.controlplane.processes", "ControlPlaneError", "control plane error", 1),
+)
 
+
+def _failure(exc: Exception) -> tuple[str, int] | None:
+    """The label and exit status of a failure we explain, or None (a bug: its traceback is shown)."""
+    for module, name, label, status in _FAILURES:
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return label, status
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sigterm_as_interrupt()
     try:
         return args.func(args)
-    except (TopologyError, ValueError, LabNotFound, LabExistsError, PreflightError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
-        return 2
-    except (CommandError, CniError, PodRefused) as exc:
-        err.print(f"lab error: {exc}", style="red", highlight=False, markup=False)
-        return 1
-    except ClusterError as exc:
-        err.print(f"cluster error: {exc}", style="red", highlight=False, markup=False)
-        return 1
-    except ControlPlaneError as exc:
-        err.print(f"control plane error: {exc}", style="red", highlight=False, markup=False)
-        return 1
     except KeyboardInterrupt:
         err.print("interrupted; everything this command created was removed")
         return 130
+    except Exception as exc:
+        failure = _failure(exc)
+        if failure is None:
+            raise
+        label, status = failure
+        err.print(f"{label}: {exc}", style="red", highlight=False, markup=False)
+        return status
 
 
 if __name__ == "__main__":
