@@ -159,19 +159,29 @@ def test_a_run_without_the_rbac_it_needs_stops_at_preflight_naming_what_to_grant
     assert "BEGIN" not in proc.stdout + proc.stderr  # no key or certificate material
 
 
-def test_preflight_reads_the_multus_version_and_chooses_the_nads_cni_version(kube_lab):
+def test_preflight_reads_the_multus_version_and_the_existing_networks(kube_lab):
     """Preflight finds the Multus DaemonSet (the lab's record of the real Multus v4.2.3 its node agents run)
     and, from its image tag, the newest cniVersion that Multus runs: 1.0.0 from Multus 4.0 on
-    (k8snetworkplumbingwg/multus-cni PR #879), 0.4.0 for 3.x."""
+    (k8snetworkplumbingwg/multus-cni PR #879), 0.4.0 for 3.x. The cluster's own networks (the lab's
+    kube-system NADs and pools) exist, so a run that tests them passes preflight; a run that would create
+    copies of the same pools is refused first, naming each overlap, as Spiderpool's webhook would refuse the
+    pools (spidernet-io/spiderpool pkg/ippoolmanager/ippool_validate.go validateIPPoolAvailableIPs)."""
     from macvlan_conformance.cluster.kube import connect
-    from macvlan_conformance.cluster.preflight import preflight
+    from macvlan_conformance.cluster.preflight import PreflightError, preflight
+    from macvlan_conformance.cluster.scope import RunScope, scoped_topology
     from macvlan_conformance.topology import load_topology
 
     from ..conftest import TOPOLOGIES
+    topology, scope = load_topology(TOPOLOGIES / "reference.yaml"), RunScope("pf1")
     cluster = connect(kube_lab[1].kube.admin_kubeconfig, None)
     try:
-        report = preflight(cluster, load_topology(TOPOLOGIES / "reference.yaml"))
+        report = preflight(cluster, topology, scoped=scoped_topology(topology, scope, create_networks=False),
+                           run_namespace=scope.namespace, create_networks=False)
+        with pytest.raises(PreflightError) as refused:
+            preflight(cluster, topology, scoped=scoped_topology(topology, scope), run_namespace=scope.namespace)
     finally:
         cluster.close()
     assert "multus" in report.multus and "v4.2" in report.cni_version_reason, report
     assert report.cni_version == "1.0.0"
+    assert f"pool {scope.pool('vlan100-v4')} shares 99 addresses (first 10.100.0.100) with the existing " \
+           "SpiderIPPool vlan100-v4" in str(refused.value)

@@ -72,6 +72,34 @@ def test_a_vlanif_down_fails_routing_through_the_real_api_too(kube_lab, admin, t
     assert _wait_empty(admin) == {"namespaces": [], "pools": [], "pods": []}
 
 
+def test_the_clusters_own_networks_are_tested_and_a_drifted_nad_is_named(kube_lab, admin, tmp_path):
+    """By default the probe pods attach to the kube-system NADs and SpiderIPPools the topology names (the
+    lab installs them as Spiderpool would): the run creates only its namespace and pods, and
+    networks.declared passes for every network. A NAD whose macvlan mode drifted from the topology (here
+    patched to ``private``) fails networks.declared with one line naming the NAD and the field, while the
+    other networks pass."""
+    import json as jsonlib
+    custom = client.CustomObjectsApi(admin)
+    api = ("k8s.cni.cncf.io", "v1", "kube-system", "network-attachment-definitions", "macvlan-standalone-vlan200")
+    original = custom.get_namespaced_custom_object(*api)
+    config = jsonlib.loads(original["spec"]["config"])
+    config["plugins"][0]["mode"] = "private"
+    custom.patch_namespaced_custom_object(*api, {"spec": {"config": jsonlib.dumps(config)}})
+    try:
+        proc, results = run_suites(tmp_path, "--target", "cluster", "--kubeconfig", kube_lab[1].kube.user_kubeconfig,
+                                   "--topology", MINIMAL, "-k", "network_declared")
+    finally:
+        custom.patch_namespaced_custom_object(*api, {"spec": {"config": original["spec"]["config"]}})
+    declared = {c["nodeid"].split("[", 1)[1].rstrip("]"): c for c in results["checks"]
+                if c["id"] == "networks.declared"}
+    assert set(declared) == {"kube-system/macvlan-standalone-vlan100", "kube-system/macvlan-standalone-vlan200"}
+    assert declared["kube-system/macvlan-standalone-vlan100"]["outcome"] == "passed", proc.stdout[-2000:]
+    drifted = declared["kube-system/macvlan-standalone-vlan200"]
+    assert drifted["outcome"] == "failed"
+    assert drifted["detail"] == "NAD kube-system/macvlan-standalone-vlan200: mode private (topology: bridge)"
+    assert _wait_empty(admin) == {"namespaces": [], "pools": [], "pods": []}
+
+
 def _start_run(kubeconfig: str, tmp_path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-q", "--target", "cluster", "--kubeconfig",
                              kubeconfig, "--topology", MINIMAL, "--results", str(tmp_path / "r.json"),

@@ -1,0 +1,134 @@
+"""The cluster's own networks next to the topology (``cluster.existing``), Multus' namespace isolation
+(``cluster.multus_config``) and a run that uses the existing networks (``scope``, ``manifests``)."""
+
+import json
+
+import pytest
+
+from macvlan_conformance import annotations as ann
+from macvlan_conformance.cluster import existing, manifests, multus_config
+from macvlan_conformance.cluster.scope import RunScope, scoped_topology
+from macvlan_conformance.controlplane.bootstrap import installed_ipam
+from macvlan_conformance import netconf
+from macvlan_conformance.topology import load_topology, resolve_attachments
+
+from ..conftest import TOPOLOGIES
+
+REF = load_topology(TOPOLOGIES / "reference.yaml")
+SCOPE = RunScope("ex1")
+
+
+def nad_of(network, **macvlan) -> dict:
+    """The NAD a Spiderpool cluster holds for ``network`` (as the kube lab installs it), edited."""
+    config = netconf.macvlan_conflist(network, installed_ipam(network))
+    config["plugins"][0].update(macvlan)
+    return {"spec": {"config": json.dumps(config)}}
+
+
+def pool_of(pool, **spec) -> dict:
+    stored = {"spec": manifests.ippool_spec(pool), "status": {"totalIPCount": len(pool.addresses), "allocatedIPCount": 0}}
+    stored["spec"].update(spec)
+    return stored
+
+
+def test_a_nad_and_pool_as_declared_have_no_difference():
+    for network in REF.networks:
+        stored = existing.StoredNetwork(nad_of(network), pool_of(REF.pool(network.ippool)))
+        assert existing.differences(REF, network, stored) == [], network.ref
+
+
+@pytest.mark.parametrize("edit, line", [
+    ({"master": "bond1.100"}, "master bond1.100 (topology: bond0.100)"),
+    ({"mode": "private"}, "mode private (topology: bridge)"),
+    ({"mtu": 9000}, "mtu 9000 (topology: unset, the master MTU)"),
+])
+def test_each_macvlan_field_that_differs_is_one_line(edit, line):
+    """An absent mode is bridge, as the macvlan plugin reads it (containernetworking/plugins
+    plugins/main/macvlan/macvlan.go modeFromString); an absent MTU is the master's."""
+    network = REF.network("kube-system/macvlan-standalone-vlan100")
+    assert existing.nad_differences(network, nad_of(network, **edit)) == [f"NAD {network.ref}: {line}"]
+
+
+def test_absent_mode_is_bridge_and_chained_plugins_and_ipam_are_named():
+    network = REF.network("kube-system/macvlan-standalone-vlan100")
+    nad = nad_of(network)
+    config = json.loads(nad["spec"]["config"])
+    del config["plugins"][0]["mode"]
+    assert existing.nad_differences(network, {"spec": {"config": json.dumps(config)}}) == []
+    config["plugins"].append({"type": "coordinator", "mode": "auto"})
+    config["plugins"][0]["ipam"] = {"type": "whereabouts"}
+    lines = existing.nad_differences(network, {"spec": {"config": json.dumps(config)}})
+    assert lines == [f"NAD {network.ref}: IPAM whereabouts (topology run: spiderpool)",
+                     f"NAD {network.ref}: chains coordinator, which the topology does not model (its expectations "
+                     f"may not hold)"]
+
+
+def test_missing_or_foreign_objects():
+    network = REF.network("kube-system/macvlan-standalone-vlan100")
+    assert "does not exist" in existing.nad_differences(network, None)[0]
+    assert existing.nad_differences(network, {"spec": {"config": "{"}}) == [f"NAD {network.ref}: spec.config is not JSON"]
+    bridge = {"spec": {"config": json.dumps({"cniVersion": "1.0.0", "name": "x", "type": "bridge"})}}
+    assert existing.nad_differences(network, bridge) == [f"NAD {network.ref} is not a macvlan network (plugins: bridge)"]
+    assert "does not exist" in existing.pool_differences(REF.pool("vlan100-v4"), None, 1)[0]
+
+
+def test_pool_differences_subnet_gateway_addresses_and_free_ips():
+    """Spiderpool's SpiderIPPool v2beta1: spec.subnet, spec.gateway, spec.ips minus spec.excludeIPs, and the
+    status counts (totalIPCount, allocatedIPCount) the free addresses are read from."""
+    pool = REF.pool("vlan100-v4")
+    assert existing.pool_differences(pool, pool_of(pool, gateway="10.100.0.254"), 1) == [
+        "SpiderIPPool vlan100-v4: gateway 10.100.0.254 (topology: 10.100.0.1)"]
+    assert existing.pool_differences(pool, pool_of(pool, ips=["10.100.0.100-10.100.0.120"]), 1) == [
+        "SpiderIPPool vlan100-v4: 21 addresses (topology: 99); missing: 10.100.0.121..."]
+    full = pool_of(pool)
+    full["status"]["allocatedIPCount"] = len(pool.addresses) - 2
+    assert existing.pool_differences(pool, full, 3) == ["SpiderIPPool vlan100-v4: 2 free addresses of 99, the run needs 3"]
+    assert existing.pool_differences(pool, full, 2) == []
+
+
+def test_an_existing_networks_run_keeps_the_topologys_nads_and_pools():
+    """The pods move into the run namespace; every reference is qualified as the topology meant it (Multus:
+    a bare default network is in its own namespace, kube-system; a bare extra network is in the pod's)."""
+    scoped = scoped_topology(REF, SCOPE, create_networks=False)
+    assert [n.ref for n in scoped.networks] == [n.ref for n in REF.networks]
+    assert [p.name for p in scoped.ippools] == [p.name for p in REF.ippools]
+    for pod in REF.pods:
+        moved = scoped.pod(pod.name)
+        assert moved.namespace == SCOPE.namespace
+        before = [(a.ifname, a.network and a.network.ref, a.pool and a.pool.name) for a in resolve_attachments(REF, pod)]
+        after = [(a.ifname, a.network and a.network.ref, a.pool and a.pool.name) for a in resolve_attachments(scoped, moved)]
+        assert before == after, pod.name
+    objects = manifests.render(scoped, SCOPE, create_networks=False)
+    assert {o["kind"] for o in objects} == {"Namespace", "Pod"}
+    for pod in (o for o in objects if o["kind"] == "Pod"):
+        entries = json.loads(pod["metadata"]["annotations"].get(ann.IPPOOLS, "[]"))
+        assert {p for e in entries for p in e["ipv4"]} <= {p.name for p in REF.ippools}
+
+
+@pytest.mark.parametrize("args, enabled, globals_", [
+    (["--namespace-isolation=true", "--global-namespaces=default,kube-system"], True, ("default", "kube-system")),
+    (["--namespace-isolation"], True, ("default",)),
+    (["--namespace-isolation=false"], False, ("default",)),
+    (["--multus-conf-file=auto"], None, None),
+])
+def test_isolation_from_the_thin_plugins_flags(args, enabled, globals_):
+    """multus-cni cmd/thin_entrypoint/main.go: --namespace-isolation (a bool flag), --global-namespaces (a
+    comma separated list that replaces the default, "default": pkg/types/conf.go)."""
+    found = multus_config.from_args(args, "flags")
+    assert (found is None) if enabled is None else (found.enabled, found.global_namespaces) == (enabled, globals_)
+
+
+def test_isolation_from_a_daemon_config_and_what_it_refuses():
+    """Isolation applies to the networks annotation only, never to the default network (multus-cni
+    pkg/k8sclient/k8sclient.go: GetNetworkDelegates checks it, tryLoadK8sPodDefaultNetwork does not)."""
+    found = multus_config.from_config_text(json.dumps({"namespaceIsolation": True, "globalNamespaces": "default"}), "cm")
+    assert found.enabled and found.global_namespaces == ("default",)
+    assert multus_config.from_config_text("not json", "cm") is None
+    scoped = scoped_topology(REF, SCOPE, create_networks=False)
+    refused = multus_config.problems(scoped, SCOPE.namespace, found)
+    extra = sorted({a.network.ref for p in scoped.pods for a in scoped.attachments(p.name)[1:] if a.network})
+    assert extra and [line.split(" refuses NAD ")[1].split(" ")[0] for line in refused] == extra
+    assert all("add kube-system to Multus' globalNamespaces" in line for line in refused)
+    allowed = multus_config.Isolation(True, ("kube-system",), "cm")
+    assert multus_config.problems(scoped, SCOPE.namespace, allowed) == []
+    assert multus_config.problems(scoped, SCOPE.namespace, multus_config.Isolation()) == []
