@@ -17,7 +17,7 @@ ALLURE      ?= 3.18.0
 # pytest-xdist only for WORKERS > 1 (on the lab a serial run is the faster one: see bench/README.md)
 XDIST       := $(if $(filter-out 0 1,$(WORKERS)),-n $(WORKERS) --dist loadfile)
 
-.PHONY: setup host-packages venv components conformance report selftest test lab-cleanup clean
+.PHONY: setup host-packages venv components conformance report selftest test lab-cleanup clean wheel
 
 setup: host-packages venv
 
@@ -55,6 +55,12 @@ conformance: setup $(if $(filter kube,$(TARGET)),components)
 	  --results $(REPORTS)/results.json --catalogue $(REPORTS)/catalogue.yaml \
 	  --html-report $(REPORTS)/conformance.html --history $(REPORTS)/history.jsonl
 
+# The wheel (the library with the suites, fixtures and topologies inside): dist/macvlan_conformance-*.whl.
+# Installed anywhere, `macvlan-conformance run` runs the suites (README: "Ways to run").
+wheel: venv
+	rm -rf build  # setuptools would pack what an earlier build left there
+	$(PY) -m pip wheel -q --no-deps -w dist .
+
 # The Allure HTML report of the last run, with the Allure 3 command line from the npm registry
 # (pure Node, no Java), fetched on demand by npx. Not needed by `make test`.
 report:
@@ -78,4 +84,4 @@ lab-cleanup: venv
 	$(VENV)/bin/macvlan-conformance lab cleanup
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

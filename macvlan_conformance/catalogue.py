@@ -14,8 +14,9 @@ from pathlib import Path
 import yaml
 
 from . import checks
+from .shipped import shipped_dir
 
-SUITES = Path(__file__).resolve().parent.parent / "suites"
+SUITES = shipped_dir("suites")
 
 
 @dataclass(frozen=True)

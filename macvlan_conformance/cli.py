@@ -221,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="macvlan-conformance", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
+    from .run_command import add_parser as add_run_command
+    add_run_command(sub)
     _add_lab_commands(sub)
     _add_run_commands(sub)
     _add_cluster_commands(sub)

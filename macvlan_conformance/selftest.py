@@ -9,7 +9,6 @@ fails the self-test, and so does a healthy run that is not all green.
 from __future__ import annotations
 
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -40,13 +39,14 @@ def run_suites(lab: str, workers: int, results: Path) -> dict:
     validated (``report.results.load``). A run that wrote none (interrupted, or failed to start) raises."""
     from .report.outputs import partial
     from .report.results import load
+    from .run_command import suites_command
     xdist = ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
     for earlier in (results, partial(results, ".json")):  # never read an earlier self-test's file as this run's
         earlier.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "--lab", lab,
-                        *xdist, "--results", str(results), "--catalogue", f"{tmp}/catalogue.yaml",
-                        "--html-report", f"{tmp}/report.html", "--history", f"{tmp}/history.jsonl"],
+        subprocess.run([*suites_command(), "-q", "--lab", lab, *xdist, "--results", str(results),
+                        "--catalogue", f"{tmp}/catalogue.yaml", "--html-report", f"{tmp}/report.html",
+                        "--history", f"{tmp}/history.jsonl"],
                        cwd=ROOT, capture_output=True, text=True)
     if not results.exists():
         why = (f"it was interrupted (partial results in {partial(results, '.json')})"

@@ -1,0 +1,1 @@
+"""The conformance suites (``macvlan_conformance.suites`` when installed from the wheel)."""
