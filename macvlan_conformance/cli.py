@@ -183,8 +183,12 @@ def cmd_render(args) -> int:
     from .cluster import manifests
     from .cluster.hostprobe import host_probe_pod
     from .cluster.scope import scoped_topology
+    from .runner import render as runner
     from .topology import load_topology
 
+    if runner.wanted(args):
+        sys.stdout.write(runner.text(args, resolve_topology_path(args.topology)))
+        return 0
     topology = load_topology(resolve_topology_path(args.topology))
     if args.host_config:
         objects = manifests.host_config(topology)
@@ -287,7 +291,8 @@ def _add_cluster_commands(sub) -> None:
     cluster_sub = cluster.add_subparsers(dest="cluster_command", required=True)
     cluster_clean = cluster_sub.add_parser("cleanup", help="delete what runs left on the cluster, by label only "
                                                            "(namespaces and SpiderIPPools labelled "
-                                                           "app.kubernetes.io/managed-by=macvlan-conformance)")
+                                                           "app.kubernetes.io/managed-by=macvlan-conformance and "
+                                                           "with a run label; never the in-cluster runner)")
     cluster_clean.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     cluster_clean.add_argument("--context", help="kubeconfig context (default: the current one)")
     cluster_clean.add_argument("--run", help="only this run id (the suffix of its namespace)")
@@ -311,6 +316,8 @@ def _add_cluster_commands(sub) -> None:
     render.add_argument("--host-config", action="store_true",
                         help="instead: kubernetes-nmstate NodeNetworkConfigurationPolicies creating bond0 and "
                              "bond0.<vid> on every node")
+    from .runner.render import add_options
+    add_options(render)
     render.set_defaults(func=cmd_render)
 
 

@@ -1,5 +1,6 @@
 """Remove what runs left on a cluster, by label only: namespaces (their pods and NADs go with them) and
-the cluster-scoped SpiderIPPools. Objects without our labels are never touched."""
+the cluster-scoped SpiderIPPools. Objects without our labels are never touched, and neither are ours that
+belong to no run (the in-cluster runner's namespace: managed-by, but no run label)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from .scope import MANAGED_BY, MANAGER, RUN_LABEL
 
 
 def selector(run_id: str | None = None) -> str:
-    """Every run of ours, or one run."""
-    return f"{RUN_LABEL}={run_id}" if run_id else f"{MANAGED_BY}={MANAGER}"
+    """Every run of ours (managed by us and carrying a run label), or one run."""
+    return f"{RUN_LABEL}={run_id}" if run_id else f"{MANAGED_BY}={MANAGER},{RUN_LABEL}"
 
 
 def cleanup(cluster: Cluster, run_id: str | None = None, wait: float = 120.0) -> dict[str, list[str]]:

@@ -15,6 +15,7 @@ from kubernetes import client
 
 from .. import netconf
 from ..cluster import manifests
+from ..cluster.rbac import RULES
 from ..topology import Topology
 from .cluster import IPAM_USER, MULTUS_USER, RUN_USER
 from .processes import ControlPlaneError
@@ -23,19 +24,9 @@ CRDS = Path(__file__).resolve().parent.parent / "crds"
 LAB_LABEL = "macvlan-conformance.io/lab"
 MULTUS_DAEMONSET = "kube-multus-ds"
 
-# What a run needs (README "RBAC the user needs"); the kube lab's restricted kubeconfig has exactly this.
-RUN_RULES = [
-    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create", "get", "list", "delete"]},
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch", "delete"]},
-    {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
-    {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
-    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]},
-    {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["list"]},
-    {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["get"]},
-    {"apiGroups": ["k8s.cni.cncf.io"], "resources": ["network-attachment-definitions"],
-     "verbs": ["create", "get", "delete"]},
-    {"apiGroups": ["spiderpool.spidernet.io"], "resources": ["spiderippools"], "verbs": ["create", "list", "delete"]},
-]
+# What a run needs, derived from the calls the cluster code makes (``cluster.rbac``): the kube lab's
+# restricted kubeconfig has exactly this, as the in-cluster runner's ClusterRole does.
+RUN_RULES = RULES
 # Multus' ClusterRole (multus-cni deployments/multus-daemonset.yml, thin plugin).
 MULTUS_RULES = [
     {"apiGroups": ["k8s.cni.cncf.io"], "resources": ["*"], "verbs": ["*"]},

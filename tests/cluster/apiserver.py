@@ -45,9 +45,10 @@ def status(code: int, reason: str, message: str) -> web.Response:
 
 
 def _selector_matches(selector: str | None, labels: dict) -> bool:
+    """Equality (``key=value``) and existence (``key``) terms."""
     for term in filter(None, (selector or "").split(",")):
-        key, _, value = term.partition("=")
-        if labels.get(key) != value:
+        key, eq, value = term.partition("=")
+        if (labels.get(key) != value) if eq else (key not in labels):
             return False
     return True
 

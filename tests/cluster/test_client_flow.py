@@ -15,6 +15,8 @@ from macvlan_conformance.cluster.preflight import PreflightError
 from macvlan_conformance.cluster.scope import RUN_LABEL
 from macvlan_conformance.cluster.target import DeployError
 from macvlan_conformance.expectations import Verdict
+from macvlan_conformance.runner.manifests import RunnerSettings
+from macvlan_conformance.runner.manifests import render as render_runner
 from macvlan_conformance.topology import Pod, load_topology
 
 from ..conftest import ROOT, TOPOLOGIES
@@ -205,13 +207,15 @@ def test_cluster_cleanup_removes_only_labelled_objects(double, tmp_path):
     target.close()
     cluster = connect(settings.kubeconfig)
     cluster.core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "foreign"}})
+    runner = next(o for o in render_runner("", RunnerSettings()) if o["kind"] == "Namespace")  # ours, but no run's
+    cluster.core.create_namespace(runner)
     cluster.close()
     proc = subprocess.run([sys.executable, "-m", "macvlan_conformance.cli", "cluster", "cleanup", "--kubeconfig",
                            settings.kubeconfig], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert f"namespaces {target.namespace}" in proc.stderr and double.token not in proc.stderr + proc.stdout
-    assert ours(double) == [] and double.list("namespaces") and \
-        [n["metadata"]["name"] for n in double.list("namespaces")] == ["foreign"]
+    assert ours(double) == [] and \
+        {n["metadata"]["name"] for n in double.list("namespaces")} == {"foreign", runner["metadata"]["name"]}
 
 
 NNS_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
