@@ -30,7 +30,7 @@ def allocation_problems(topology: Topology, pod: str, describe: dict,
     links = _links(describe)
     attachments = topology.attachments(pod)
     node = topology.node(topology.pod(pod).node)
-    expected_names = {a.ifname for a in attachments} | {"lo"}
+    expected_names = {a.ifname for a in attachments} | {"lo"} | set(topology.overlay.extra_interfaces)
     extra = sorted(set(links) - expected_names)
     if extra:
         problems.append(f"unexpected interfaces {extra}")

@@ -79,6 +79,17 @@ class Overlay(_Model):
     name: str = "k8s-pod-network"
     pod_cidr: IPv4Network = Field(alias="podCIDR")
     node_prefix: int = Field(default=24, alias="nodePrefix", ge=8, le=30)
+    # Interfaces the cluster's kernel or overlay CNI puts into every pod beside the attachments (calico's
+    # IPIP tunl0, the fallback devices of loaded tunnel modules: gre0, sit0, ...): tolerated, never judged.
+    extra_interfaces: list[str] = Field(default_factory=list, alias="extraInterfaces", max_length=32)
+
+    @field_validator("extra_interfaces")
+    @classmethod
+    def _ifnames(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not IFNAME_RE.match(name) or len(name.encode()) > 15:
+                raise ValueError(f"{name[:20]!r} is not an interface name; list names as `ip link` shows them in a pod")
+        return value
 
 
 class Bond(_Model):

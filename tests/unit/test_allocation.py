@@ -60,6 +60,20 @@ def test_each_breakage_is_named(dual, breakage, expected):
     assert any(expected in p for p in problems), problems
 
 
+def test_interfaces_the_cluster_adds_to_every_pod_are_tolerated_only_when_declared(dual):
+    """calico with IPIP (and any loaded tunnel module) puts tunl0 into every pod's namespace: a topology lists
+    such interfaces under overlay.extraInterfaces, and only those are tolerated."""
+    dual["links"].append(link("tunl0", "ipip"))
+    assert any("unexpected interfaces ['tunl0']" in p for p in allocation_problems(REF, "sa-w2-dual", dual, MASTERS))
+    data = REF.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["overlay"]["extraInterfaces"] = ["tunl0"]
+    from macvlan_conformance.topology import parse_topology
+    calico = parse_topology(data)
+    assert allocation_problems(calico, "sa-w2-dual", dual, MASTERS) == []
+    dual["links"].append(link("gre0", "gre"))
+    assert any("unexpected interfaces ['gre0']" in p for p in allocation_problems(calico, "sa-w2-dual", dual, MASTERS))
+
+
 def test_overlay_pod_keeps_eth0_from_the_overlay():
     seen = {"links": [link("lo", None), link("eth0", "veth"), link("net1", "macvlan", "bridge", 10, MAC1)],
             "addresses": [{"ifname": "eth0", "address": "10.244.1.2", "prefixlen": 24},
