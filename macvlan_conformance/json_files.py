@@ -61,16 +61,25 @@ def read(path: str | Path, limit: int = MAX_BYTES) -> Any:
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` whole: readers see the old file or the new one, never a part."""
+    """Write ``text`` to ``path`` whole: readers see the old file or the new one, never a part. Raises
+    ``OutputError`` (one line: the path and why) when it cannot be written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory; give a file path")
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         partial.write_text(text)
         os.replace(partial, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write it ({exc.strerror or exc}); give a path you can write") from None
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+class OutputError(ValueError):
+    """An output file cannot be written; ``str()`` names it and why."""
 
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
