@@ -72,6 +72,7 @@ def cmd_report(args) -> int:
     """HTML report (+ history) from results.json; with --baseline, the regressions against an older run.
     Every results file is validated first (one line on a bad one, exit 2); an interrupted run's partial
     results are reported but are never a baseline and never join the history."""
+    from . import diagnosis
     from .report import baseline, history, html
     from .report.results import ResultsError, load, load_baseline
     try:
@@ -88,6 +89,9 @@ def cmd_report(args) -> int:
     trend = history.read(args.history)
     for line in trend.skipped:
         err.print(f"warning: {line}", highlight=False, markup=False)
+    new["diagnosis"] = diagnosis.for_results(new)  # files written before the diagnosis existed: computed
+    for line in diagnosis.summary_lines(new["diagnosis"], new["checks"]):
+        err.print(line, highlight=False, markup=False)
     out = html.write(new, args.html, history=trend.entries, comparison=comparison)
     err.print(f"report written to {out}", highlight=False)
     if comparison:

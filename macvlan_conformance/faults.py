@@ -5,6 +5,9 @@ says why it cannot be staged on topology ``t`` (or None), ``summary(t)`` what it
 ``revert`` act on a ``LabTarget``. Victims (a node, a VLAN, a pod) are picked from the model each time, so
 the catalogue fits any lab and a fault can be reverted by another process than the one that applied it.
 Every id in ``breaks`` is a registered check (``checks.require``, checked at import).
+
+``place(t)`` declares where the fault breaks the network, in the vocabulary of a diagnosis's place
+(``diagnosis``): it is used only to measure the diagnosis (``selftest``), never by it.
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ class Fault:
         return None
 
     def summary(self, t: Topology) -> str:
+        raise NotImplementedError
+
+    def place(self, t: Topology) -> dict:
+        """Where the fault breaks the network on ``t``: ``{"kind": ..., fields}`` as a diagnosis names it."""
         raise NotImplementedError
 
     def apply(self, target: LabTarget) -> None:
@@ -109,6 +116,10 @@ class VlanRemovedFromTrunk(Fault):
         node, vlan = self._victim(t)
         return f"VLAN {vlan} removed from {node}'s switch trunk ports"
 
+    def place(self, t):
+        node, vlan = self._victim(t)
+        return {"kind": "node-vlan", "node": node, "vlan": vlan}
+
     def _set(self, target: LabTarget, removed: int | None) -> None:
         t = target.topology
         node, vlan = self._victim(t)
@@ -131,6 +142,9 @@ class VlanifDown(Fault):
         vlan = _tagged_routed_vlan(t)
         return f"vlanif{vlan} (the gateway of VLAN {vlan}) down on the switch"
 
+    def place(self, t):
+        return {"kind": "vlanif", "vlan": _tagged_routed_vlan(t)}
+
     def _set(self, target: LabTarget, state: str) -> None:
         run(["ip", "link", "set", f"vlanif{_tagged_routed_vlan(target.topology)}", state],
             netns=target.state.router_netns)
@@ -149,6 +163,9 @@ class RouterForwardingOff(Fault):
     def summary(self, t):
         return "IP forwarding off on the switch's routing function"
 
+    def place(self, t):
+        return {"kind": "router"}
+
     def apply(self, target):
         run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=0"], netns=target.state.router_netns)
 
@@ -164,6 +181,9 @@ class RouterOneWayFilter(Fault):
     def summary(self, t):
         return (f"the router drops forwarded packets from VLAN {_tagged_routed_vlan(t)} to VLAN "
                 f"{_other_routed_vlan(t)} (one way)")
+
+    def place(self, t):
+        return {"kind": "vlan-pair", "src_vlan": _tagged_routed_vlan(t), "dst_vlan": _other_routed_vlan(t)}
 
     def apply(self, target):
         t = target.topology
@@ -218,6 +238,9 @@ class MacvlanModePrivate(_Reattach):
     def summary(self, t):
         return f"{self._network(t).ref} attached in macvlan private mode instead of bridge"
 
+    def place(self, t):
+        return {"kind": "network", "network": self._network(t).ref}
+
     def override(self, target):
         return {"mode": "private"}
 
@@ -238,6 +261,9 @@ class MasterInWrongVlan(_Reattach):
         return (f"{self.victims(t)[0]}'s eth0 attached to {self._wrong_master(t)} (VLAN {_other_routed_vlan(t)}) "
                 f"instead of VLAN {_tagged_routed_vlan(t)}")
 
+    def place(self, t):
+        return {"kind": "pod-interface", "pod": self.victims(t)[0], "ifname": "eth0"}
+
     def override(self, target):
         return {"master": self._wrong_master(target.topology)}
 
@@ -250,6 +276,9 @@ class BondMemberDown(Fault):
         first = t.nodes[0]
         return (f"{first.name}'s {first.bond.members[0]} down (the bond fails over; only the redundancy is gone, "
                 f"which the resilience check of {first.name} reports)")
+
+    def place(self, t):
+        return {"kind": "bond-member", "node": t.nodes[0].name, "member": t.nodes[0].bond.members[0]}
 
     def _set(self, target: LabTarget, up: bool) -> None:
         first = target.topology.nodes[0]
@@ -271,6 +300,9 @@ class BondBothDown(Fault):
     def summary(self, t):
         return f"both bond members of {t.nodes[-1].name} down: its underlay is cut off"
 
+    def place(self, t):
+        return {"kind": "node", "node": t.nodes[-1].name}  # the whole bond: the node's trunk
+
     def _set(self, target: LabTarget, state: str) -> None:
         for link in target.state.nodes[target.topology.nodes[-1].name].bond.members.values():
             run(["ip", "link", "set", link, state], netns=target.state.fabric_netns)
@@ -288,6 +320,9 @@ class _PodFault(Fault):
 
     def victim(self, t: Topology) -> str:
         return _standalone_pods(t, _tagged_routed_vlan(t))[0]
+
+    def place(self, t):
+        return {"kind": "pod-interface", "pod": self.victim(t), "ifname": "eth0"}
 
     def _default_route(self, target: LabTarget, verb: str) -> None:
         t, pod = target.topology, self.victim(target.topology)
@@ -334,6 +369,9 @@ class SwitchPortMtuLowered(Fault):
     def summary(self, t):
         return f"MTU {self.MTU} on {t.nodes[-1].name}'s switch ports (the rest of the path is {t.switch.mtu})"
 
+    def place(self, t):
+        return {"kind": "switch-port", "node": t.nodes[-1].name}
+
     def _set(self, target: LabTarget, mtu: int) -> None:
         for port in _switch_ports(target, target.topology.nodes[-1].name):
             run(["ip", "link", "set", port, "mtu", str(mtu)], netns=target.state.fabric_netns)
@@ -358,6 +396,9 @@ class DuplicateIp(Fault):
     def summary(self, t):
         owner, node, vlan = self._victims(t)
         return f"a host on {node} also claims {owner}'s address in VLAN {vlan} (answering ARP 200 ms after the owner)"
+
+    def place(self, t):
+        return {"kind": "address", "pod": self._victims(t)[0], "ifname": "eth0"}
 
     def apply(self, target):
         owner, node_name, vlan = self._victims(target.topology)

@@ -3,7 +3,12 @@ each fault of the catalogue in turn, and compare the failing check ids with what
 
 A fault is *detected* when every check it declares fails; a declared check that passes is *missed*; a
 check that fails although the fault does not declare it is *collateral*. Any miss or collateral failure
-fails the self-test, and so does a healthy run that is not all green.
+fails the self-test, and so does a healthy run that is not all green or has any diagnosis.
+
+The diagnosis is measured too: per fault, whether the first likely cause of its run names the place the
+fault declares (``Fault.place``, compared by ``diagnosis.place_matches``: the same kind and fields; a more or
+less specific place is not the fault's). The accuracy is reported next to the detection matrix; a first
+cause elsewhere is reported, it does not fail the self-test.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import diagnosis
 from .faults import Fault
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +34,9 @@ class FaultRow:
     missed: list[str] = field(default_factory=list)
     collateral: list[str] = field(default_factory=list)
     failed_tests: int = 0
+    place: dict = field(default_factory=dict)            # where the fault breaks the network (declared)
+    diagnosed: dict | None = None                        # the place of the run's first likely cause
+    cause: str = ""                                      # that cause
 
     @property
     def ok(self) -> bool:
@@ -76,24 +85,53 @@ def run(target, faults: list[Fault], workers: int, workdir: Path,
             fault.revert(target)
             target.reload()
         failed = failed_checks(results)
+        causes = diagnosis.for_results(results)
         rows.append(FaultRow(fault.name, summary, sorted(fault.breaks), sorted(fault.breaks & failed),
                              sorted(fault.breaks - failed), sorted(failed - fault.breaks),
-                             results["summary"]["failed"]))
-    return {"healthy": {"summary": healthy["summary"], "failed": sorted(failed_checks(healthy))},
-            "faults": [asdict(r) | {"ok": r.ok} for r in rows],
-            "ok": not failed_checks(healthy) and all(r.ok for r in rows)}
+                             results["summary"]["failed"], fault.place(target.topology),
+                             causes[0]["place"] if causes else None, causes[0]["cause"] if causes else ""))
+    return matrix(healthy, rows)
+
+
+def matrix(healthy: dict, rows: list[FaultRow]) -> dict:
+    """The detection matrix (selftest.json) of a healthy run's results and the fault rows."""
+    healthy_causes = diagnosis.for_results(healthy)
+    faults = [asdict(r) | {"ok": r.ok, "diagnosis_ok": diagnosis_ok(r)} for r in rows]
+    return {"healthy": {"summary": healthy["summary"], "failed": sorted(failed_checks(healthy)),
+                        "diagnosis": healthy_causes},
+            "faults": faults,
+            "diagnosis": {"first_cause_at_place": sum(f["diagnosis_ok"] for f in faults), "of": len(faults)},
+            "ok": not failed_checks(healthy) and not healthy_causes and all(r.ok for r in rows)}
+
+
+def diagnosis_ok(row: FaultRow) -> bool:
+    """Whether the run's first likely cause names the fault's declared place."""
+    return row.diagnosed is not None and diagnosis.place_matches(row.diagnosed, row.place)
 
 
 def render_text(matrix: dict) -> str:
     lines = [f"healthy run: {matrix['healthy']['summary']['passed']} passed, "
              f"{matrix['healthy']['summary']['failed']} failed"]
+    if matrix["healthy"].get("diagnosis"):
+        lines.append(f"healthy run has a diagnosis (it must have none): {matrix['healthy']['diagnosis'][0]['cause']}")
     width = max(len(r["name"]) for r in matrix["faults"]) if matrix["faults"] else 10
     for r in matrix["faults"]:
         verdict = "detected" if r["ok"] else "NOT OK"
         lines.append(f"{r['name']:<{width}}  {verdict:9} breaks {len(r['breaks'])} checks"
                      f"{'; missed ' + ', '.join(r['missed']) if r['missed'] else ''}"
-                     f"{'; collateral ' + ', '.join(r['collateral']) if r['collateral'] else ''}")
+                     f"{'; collateral ' + ', '.join(r['collateral']) if r['collateral'] else ''}"
+                     f"; {_first_cause(r)}")
     for name, reason in matrix.get("not_applicable", {}).items():
         lines.append(f"{name:<{width}}  not applicable to this topology: {reason}")
+    if "diagnosis" in matrix:
+        lines.append(f"diagnosis: {matrix['diagnosis']['first_cause_at_place']}/{matrix['diagnosis']['of']} "
+                     f"first cause at the fault's place")
     lines.append("self-test passed" if matrix["ok"] else "self-test FAILED")
     return "\n".join(lines)
+
+
+def _first_cause(row: dict) -> str:
+    if row.get("diagnosis_ok"):
+        return f"first cause at {diagnosis.describe(row['place'])}"
+    found = diagnosis.describe(row["diagnosed"]) if row.get("diagnosed") else "no diagnosis"
+    return f"first cause NOT at the fault's place ({found}; the fault is at {diagnosis.describe(row['place'])})"

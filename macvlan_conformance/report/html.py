@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .. import json_files
+from .. import diagnosis, json_files
 from . import history as history_of
 from . import results as res
 from .baseline import Comparison
@@ -30,7 +30,29 @@ def render(results: dict, history: list[dict] | None = None, comparison: Compari
         not_applicable=results.get("not_applicable", []),
         topology_svg=_topology_svg(results), history=trend(history or []), comparison=comparison,
         selftest=selftest, interrupted=bool(results["run"].get("interrupted")),
-        area_of=res.area)
+        area_of=res.area, diagnosis=diagnosis_groups(results))
+
+
+def diagnosis_groups(results: dict) -> dict | None:
+    """The likely causes (the file's own diagnosis, or computed for files written before it existed), each
+    with the failures it explains, and the failures none explains; None when nothing failed."""
+    failed = [(i, r) for i, r in enumerate(results["checks"]) if r["outcome"] == "failed"]
+    if not failed:
+        return None
+    try:
+        causes = diagnosis.for_results(results)
+    except Exception as exc:  # a diagnosis that cannot be made never costs the page
+        causes, error = [], f"{type(exc).__name__}: {str(exc)[:200]}"
+    else:
+        error = None
+    by_nodeid = {r["nodeid"]: (i, r) for i, r in failed}
+    groups = [{"number": n, "cause": c["cause"], "place": c["place"], "where": diagnosis.describe(c["place"]),
+               "fields": {k: v for k, v in c["place"].items() if k != "kind"}, "evidence": c["evidence"],
+               "failures": [by_nodeid[x] for x in c.get("explains", []) if x in by_nodeid]}
+              for n, c in enumerate(causes, 1)]
+    explained = {x for c in causes for x in c.get("explains", [])}
+    return {"causes": groups, "unexplained": [(i, r) for i, r in failed if r["nodeid"] not in explained],
+            "error": error}
 
 
 def trend(history: list) -> list[dict]:

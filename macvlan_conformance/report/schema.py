@@ -4,6 +4,10 @@
 version 0 and are read when they are otherwise valid: they have the same shape. A reader refuses a file of
 a newer version than ``SCHEMA_VERSION`` (written by a newer macvlan-conformance). Every field a reader
 uses is typed; anything else a record carries is kept as it is (``extra="allow"``).
+
+An optional key added later does not change the version: a file without it is still version 1 (readers
+derive what is missing, as ``report`` recomputes ``diagnosis``), and a version-1 reader that predates the
+key keeps it as an extra. ``diagnosis`` (the likely causes, ``macvlan_conformance.diagnosis``) is such a key.
 """
 
 from __future__ import annotations
@@ -81,6 +85,17 @@ class Facts(_Lenient):
     endpoints: dict[str, Endpoint] = Field(default_factory=dict)
 
 
+class Place(_Lenient):
+    kind: str                     # vlanif | node | node-vlan | bond-member | pod-interface | vlan-pair | ...
+
+
+class Diagnosis(_Lenient):
+    cause: str
+    place: Place
+    evidence: str
+    explains: list[str] = Field(default_factory=list)
+
+
 class Results(_Lenient):
     schema_version: Count = 0
     run: Run
@@ -90,6 +105,7 @@ class Results(_Lenient):
     topology: dict[str, Any] | None = None
     facts: Facts | None = Field(default_factory=Facts)
     checks: list[CheckRecord]
+    diagnosis: list[Diagnosis] | None = None   # absent in files written before it existed
 
 
 class HistorySummary(_Lenient):
