@@ -57,6 +57,7 @@ class MultusSandbox:
                        "binDir": str(cni_dirs[0]), "logToStderr": True, "logLevel": "error"}
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)  # per pod UID
         self._deleted: set[str] = set()  # UIDs whose sandbox was deleted: a late ADD must not recreate it
+        self._sandboxes: dict[str, str] = {}  # pod UID -> the container ID of its current sandbox
         server = yaml.safe_load(Path(multus_kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
         self.relay = ApiRelay(self.host_netns(), urlsplit(server).port)
 
@@ -80,15 +81,21 @@ class MultusSandbox:
             return self._add(pod)
 
     def _add(self, pod) -> list[str]:
+        """One sandbox attempt. Each attempt has a container ID of its own, as a container runtime gives
+        each RunPodSandbox a new sandbox ID: a retry after a failed or timed-out attempt whose DEL did not
+        finish must not be refused by host-local as a duplicate allocation of the same ID."""
         netns = self.netns(pod)
+        previous = self._sandboxes.get(pod.metadata.uid)
+        attempt = int(previous.rsplit("a", 1)[1]) + 1 if previous else 0
+        container_id = self._sandboxes[pod.metadata.uid] = f"{pod.metadata.uid.replace('-', '')}a{attempt}"
         subprocess.run(["ip", "netns", "add", netns], check=False, capture_output=True)
         try:
             lo = subprocess.run(in_netns(netns, ["ip", "link", "set", "lo", "up"]), capture_output=True, text=True)
             if lo.returncode != 0:
                 raise SandboxError(f"cannot set up the pod's network namespace {netns}: {lo.stderr.strip()}")
-            result = self._multus("ADD", pod, netns)
+            result = self._multus("ADD", pod, netns, container_id)
         except SandboxError:
-            self._multus("DEL", pod, netns, check=False)
+            self._multus("DEL", pod, netns, container_id, check=False)
             delete_namespaces([netns])
             raise
         return eth0_ips(result)
@@ -97,13 +104,13 @@ class MultusSandbox:
         with self._locks[pod.metadata.uid]:
             self._deleted.add(pod.metadata.uid)
             netns = self.netns(pod)
-            if Path(f"/run/netns/{netns}").exists():
-                self._multus("DEL", pod, netns, check=False)
+            container_id = self._sandboxes.get(pod.metadata.uid)
+            if container_id and Path(f"/run/netns/{netns}").exists():
+                self._multus("DEL", pod, netns, container_id, check=False)
                 delete_namespaces([netns])
 
     # --- Multus ------------------------------------------------------------------------------------
-    def _multus(self, command: str, pod, netns: str, check: bool = True) -> dict:
-        container_id = pod.metadata.uid.replace("-", "")
+    def _multus(self, command: str, pod, netns: str, container_id: str, check: bool = True) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}
         env.update({
             "CNI_COMMAND": command, "CNI_CONTAINERID": container_id, "CNI_NETNS": f"/run/netns/{netns}",
