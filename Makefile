@@ -14,6 +14,11 @@ TARGET      ?= lab
 APT_PACKAGES := openvswitch-switch containernetworking-plugins iproute2 iputils-ping iputils-arping \
                 traceroute tcpdump ethtool procps util-linux python3-venv nftables chromium
 ALLURE      ?= 3.18.0
+# Allure's options: one self-contained HTML file, the tree grouped mode > area > check (fixtures/allure_support.py)
+ALLURERC    := macvlan_conformance/report/allurerc.json
+# npx runs Allure 3 (make report, and the Allure test of make test). Debian 12's nodejs (18) and npm are installed
+# only when there is no npx: a NodeSource nodejs brings its own npm, and conflicts with Debian's.
+NODE_PACKAGES := nodejs npm
 # pytest-xdist only for WORKERS > 1 (on the lab a serial run is the faster one: see bench/README.md)
 XDIST       := $(if $(filter-out 0 1,$(WORKERS)),-n $(WORKERS) --dist loadfile)
 
@@ -26,6 +31,7 @@ host-packages:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v npx >/dev/null 2>&1 || missing="$$missing $(NODE_PACKAGES)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
@@ -61,12 +67,16 @@ wheel: venv
 	rm -rf build  # setuptools would pack what an earlier build left there
 	$(PY) -m pip wheel -q --no-deps -w dist .
 
-# The Allure HTML report of the last run, with the Allure 3 command line from the npm registry
-# (pure Node, no Java), fetched on demand by npx. Not needed by `make test`.
+# The Allure HTML report of the last run, with the Allure 3 command line from the npm registry (pure Node, no
+# Java), fetched by npx on first use and cached in ~/.npm: one self-contained file that opens from the file system.
 report:
 	@test -d $(REPORTS)/allure-results || { echo "no $(REPORTS)/allure-results: run make conformance first"; exit 2; }
-	npx --yes allure@$(ALLURE) generate $(REPORTS)/allure-results --output $(REPORTS)/allure-report
-	@echo "Allure report: $(REPORTS)/allure-report/index.html"
+	@command -v npx >/dev/null || { echo "no npx: install Node.js and npm (Debian: apt-get install nodejs npm)"; exit 2; }
+	@rm -rf $(REPORTS)/allure-report
+	npx --yes allure@$(ALLURE) generate --config $(ALLURERC) $(REPORTS)/allure-results --output $(REPORTS)/allure-report
+	@echo "Allure report, one self-contained file (no server needed): $(REPORTS)/allure-report/index.html"
+	@echo "  open it in a browser: file://$(abspath $(REPORTS))/allure-report/index.html"
+	@echo "  (the suites' own report: file://$(abspath $(REPORTS))/conformance.html)"
 
 # Prove the suites catch broken networks: every fault of the catalogue, with its detection matrix.
 selftest: setup

@@ -22,11 +22,12 @@ def render(results: dict, history: list[dict] | None = None, comparison: Compari
     env = Environment(loader=PackageLoader("macvlan_conformance.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     env.filters["pretty"] = lambda value: json.dumps(value, indent=1, sort_keys=True, default=str)
+    matrices = res.matrices(results)
     return env.get_template("conformance.html.j2").render(
         run=results["run"], summary=results.get("summary", {}), areas=res.area_summary(results),
         failures=[(i, r) for i, r in enumerate(results["checks"]) if r["outcome"] == "failed"],
         flaky=[(i, r) for i, r in enumerate(results["checks"]) if r["outcome"] == "flaky"],
-        matrices=res.matrices(results), records=list(enumerate(results["checks"])), symbols=SYMBOLS,
+        matrices=matrices, pairs=res.vlan_pairs(matrices), by_check=res.by_check(results), symbols=SYMBOLS,
         not_applicable=results.get("not_applicable", []),
         topology_svg=_topology_svg(results), history=trend(history or []), comparison=comparison,
         selftest=selftest, interrupted=bool(results["run"].get("interrupted")),

@@ -101,6 +101,14 @@ class Matrix:
     def cell(self, src: str, dst: str) -> dict | None:
         return self.cells.get((src, dst))
 
+    @property
+    def outcomes(self) -> Counter:
+        return Counter(c["outcome"] for c in self.cells.values())
+
+    @property
+    def anchor(self) -> str:
+        return f"m-{self.src_vlan}-{self.dst_vlan}"
+
 
 def matrices(results: dict) -> list[Matrix]:
     """One matrix per (source VLAN, destination VLAN) with the reachability records between them."""
@@ -121,3 +129,18 @@ def matrices(results: dict) -> list[Matrix]:
 def _vlan_sort(label: str | None) -> tuple:
     digits = "".join(ch for ch in label or "" if ch.isdigit())
     return (int(digits) if digits else -1, label or "")
+
+
+def vlan_pairs(matrices: list[Matrix]) -> tuple[list[str], list[str], dict[tuple[str, str], Matrix]]:
+    """The overview of the matrices: source VLANs, destination VLANs, and the matrix of each pair."""
+    by_pair = {(m.src_vlan, m.dst_vlan): m for m in matrices}
+    sources = sorted({m.src_vlan for m in matrices}, key=_vlan_sort)
+    return sources, sorted({m.dst_vlan for m in matrices}, key=_vlan_sort), by_pair
+
+
+def by_check(results: dict) -> list[tuple[str | None, Counter, list[tuple[int, dict]]]]:
+    """The records grouped by check id (in the order checks first appear): (id, outcome counts, [(index, record)])."""
+    groups: dict[str | None, list[tuple[int, dict]]] = {}
+    for index, record in enumerate(results["checks"]):
+        groups.setdefault(record.get("id"), []).append((index, record))
+    return [(check, Counter(r["outcome"] for _, r in rows), rows) for check, rows in groups.items()]

@@ -2,8 +2,6 @@
 from the file alone, loading nothing from the network (its screenshot goes to the test's temporary directory)."""
 
 import re
-import shutil
-import subprocess
 
 import pytest
 
@@ -11,11 +9,7 @@ from macvlan_conformance.report import html
 from macvlan_conformance.report import results as res
 
 from ..conftest import ROOT
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync",
-                  # any network access would fail: every host resolves to nothing, and there is no proxy
-                  "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"]
+from .browser import chromium
 
 
 RESULTS = res.load(ROOT / "tests" / "data" / "broken-vlanif-down.json")
@@ -26,13 +20,6 @@ def page(tmp_path_factory):
     path = tmp_path_factory.mktemp("report") / "conformance.html"
     html.write(RESULTS, path)
     return path
-
-
-def chromium(tmp_path, *args):
-    binary = shutil.which("chromium")
-    assert binary, "chromium is not installed (make test installs Debian's chromium)"
-    return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_the_page_references_nothing_outside_itself(page):
