@@ -28,7 +28,7 @@ from .hostlinks import HostLink
 from .exec_agent import CONTAINER, start_agent
 from .kube import Cluster, ClusterError, api_message, call, explain
 from .preflight import PreflightError, PreflightReport
-from .scope import RunScope, scoped_annotations
+from .scope import RunScope, existing_annotations, scoped_annotations
 
 # events worth showing when a pod does not come up (besides every Warning): AddedInterface is Multus
 # reporting which NICs it did attach
@@ -244,8 +244,9 @@ class ClusterTarget(Target):
     def try_create_pod(self, pod: Pod, timeout: float = 60.0) -> Admission:
         """Create a copy of ``pod`` (topology names; scoped here), report admission, delete it again.
         Refused = rejected by the API (a webhook) or never got its sandbox (the CNI refused it)."""
-        scoped = pod.model_copy(update={"namespace": self.namespace,
-                                        "annotations": scoped_annotations(pod.annotations, self.scope)})
+        annotations = scoped_annotations(pod.annotations, self.scope) if self.create_networks \
+            else existing_annotations(pod.annotations, pod.namespace)
+        scoped = pod.model_copy(update={"namespace": self.namespace, "annotations": annotations})
         name = f"rule-{pod.name}"[:63]
         manifest = manifests.probe_pod(scoped, resolve_attachments(self.topology, scoped), self.scope, self.image,
                                        name=name)
