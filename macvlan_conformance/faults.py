@@ -352,7 +352,9 @@ class PodDefaultRouteRemoved(_PodFault):
     breaks = frozenset({"allocation.interfaces", "inter-vlan.routed", "inter-vlan.ttl-expiry"})
 
     def summary(self, t):
-        return f"{self.victim(t)}'s default route removed"
+        pod = self.victim(t)
+        _need(t.attachments(pod)[0].pool.gateway, f"{pod}'s pool has no gateway, so it has no default route to remove")
+        return f"{pod}'s default route removed"
 
     def apply(self, target):
         self._default_route(target, "del")

@@ -20,6 +20,7 @@ def test_selftest_detects_faults_without_collateral(tmp_path):
     assert rows["switch-port-mtu-lowered"]["detected"] == ["mtu.df-ping"]
     assert all(not r["missed"] and not r["collateral"] for r in rows.values())
     assert re.search(r"^router-one-way-filter\s+detected", proc.stdout, re.M), proc.stdout
+    assert "diagnosis: 2/2 first cause at the fault's place" in proc.stdout, proc.stdout  # and none when healthy
     page = (tmp_path / "selftest.html").read_text()
     assert 'id="selftest"' in page and "router-one-way-filter" in page
     assert host_snapshot() == before
