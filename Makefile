@@ -83,11 +83,11 @@ selftest: setup
 	$(VENV)/bin/macvlan-conformance selftest --topology $(TOPOLOGY) --workers $(WORKERS) \
 	  --output $(REPORTS)/selftest.json --html $(REPORTS)/selftest.html --workdir $(REPORTS)/selftest
 
-# Our own tests, in two pytest sessions: the unit and report tests (no lab, mostly CPU) on both cores with
-# pytest-xdist, then the cluster, lab and kube tests one at a time (they build labs and time probes).
+# Our own tests, in two pytest sessions: the unit, report and cluster-double tests (no lab) on both cores with
+# pytest-xdist, then the lab and kube tests one at a time (they build labs and time probes).
 # TESTS_ARGS goes to both (e.g. TESTS_ARGS="-k gateway"). pytest exits 5 when a session collects nothing
 # (a -k that matches none of its tests): that is said loudly and not treated as a failure.
-TEST_SESSIONS := "tests/unit tests/report -n 2" "tests/cluster tests/lab tests/kube"
+TEST_SESSIONS := "tests/unit tests/report tests/cluster -n 2" "tests/lab tests/kube"
 test: setup components
 	@rc=0; for session in $(TEST_SESSIONS); do \
 	  echo "== pytest $$session $(TESTS_ARGS)"; \

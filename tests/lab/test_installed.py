@@ -24,7 +24,7 @@ def venv(tmp_path_factory):
     wheel = build_wheel(tmp)
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile"]  # no .pyc: a third of the time
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile"]  # no .pyc: the run never imports most of it
     for args in (["-r", str(ROOT / "requirements.lock")], ["--no-deps", str(wheel)]):
         proc = subprocess.run([*pip, *args], capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, f"pip install {' '.join(args)}:\n{proc.stderr[-3000:]}"
