@@ -186,7 +186,7 @@ def cmd_render(args) -> int:
 
     from .cluster import manifests
     from .cluster.hostprobe import host_probe_pod
-    from .cluster.scope import scoped_topology
+    from .cluster.scope import RunScope, scoped_topology
     from .runner import render as runner
     from .topology import load_topology
 
@@ -197,25 +197,13 @@ def cmd_render(args) -> int:
     if args.host_config:
         objects = manifests.host_config(topology)
     else:
-        scope = _render_scope(args)
+        scope = RunScope(args.run_id, args.namespace_prefix)  # refuses bad names, naming the option
         objects = manifests.render(scoped_topology(topology, scope), scope, image=args.probe_image,
                                    ipam=args.ipam, multus_configs=args.multus_config, cni_version=args.cni_version)
         if args.host_probe:
             objects += [host_probe_pod(n.name, scope, args.probe_image) for n in topology.nodes]
     sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False))
     return 0
-
-
-def _render_scope(args):
-    """The run scope of ``render``; a bad option is refused naming it."""
-    from .bounded_yaml import excerpt
-    from .cluster.scope import PREFIX_RE, RUN_ID_RE, RunScope
-    if not RUN_ID_RE.match(args.run_id):
-        raise ValueError(f"--run-id {excerpt(args.run_id)}: a run id is 1-16 lowercase letters or digits")
-    if not PREFIX_RE.match(args.namespace_prefix):
-        raise ValueError(f"--namespace-prefix {excerpt(args.namespace_prefix)}: a namespace prefix is 1-30 lowercase "
-                         f"letters, digits or '-', starting and ending with a letter or digit")
-    return RunScope(args.run_id, args.namespace_prefix)
 
 
 class _Parser(argparse.ArgumentParser):

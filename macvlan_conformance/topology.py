@@ -138,7 +138,7 @@ class IPPool(_Model):
         """Every item an address or range, in all at most ``MAX_POOL_ADDRESSES`` (they are expanded)."""
         total = 0
         for item in value:
-            start, end = _parse_range(item)
+            start, end = parse_range(item)
             total += int(end) - int(start) + 1
         if total > MAX_POOL_ADDRESSES:
             raise ValueError(f"{total} addresses, more than the {MAX_POOL_ADDRESSES} a pool may list; narrow "
@@ -148,12 +148,12 @@ class IPPool(_Model):
     @cached_property
     def ip_ranges(self) -> tuple[tuple[IPv4Address, IPv4Address], ...]:
         """``ips`` as (first, last) pairs, in order."""
-        return tuple(_parse_range(item) for item in self.ips)
+        return tuple(parse_range(item) for item in self.ips)
 
     @cached_property
     def exclude_ranges(self) -> tuple[tuple[IPv4Address, IPv4Address], ...]:
         """``excludeIPs`` as (first, last) pairs, in order."""
-        return tuple(_parse_range(item) for item in self.exclude_ips)
+        return tuple(parse_range(item) for item in self.exclude_ips)
 
     def allocates(self, address: IPv4Address) -> bool:
         """Whether ``address`` is one of ``addresses`` (without expanding them)."""
@@ -164,10 +164,10 @@ class IPPool(_Model):
     @cached_property
     def addresses(self) -> tuple[IPv4Address, ...]:
         """Every allocatable address, in order: ``ips`` minus ``excludeIPs``."""
-        excluded = {a for item in self.exclude_ips for a in _expand(item)}
+        excluded = {a for item in self.exclude_ips for a in expand_range(item)}
         seen: dict[IPv4Address, None] = {}
         for item in self.ips:
-            for address in _expand(item):
+            for address in expand_range(item):
                 if address not in excluded:
                     seen[address] = None
         return tuple(seen)
@@ -289,7 +289,9 @@ class Topology(_Model):
 
 
 # --- address ranges --------------------------------------------------------------------------------
-def _parse_range(item: str) -> tuple[IPv4Address, IPv4Address]:
+def parse_range(item: str) -> tuple[IPv4Address, IPv4Address]:
+    """The first and last address of a range (``10.0.0.10`` or ``10.0.0.10-10.0.0.20``); ``ValueError``
+    saying how to write it."""
     first, _, last = item.partition("-")
     try:
         start = IPv4Address(first.strip())
@@ -301,8 +303,9 @@ def _parse_range(item: str) -> tuple[IPv4Address, IPv4Address]:
     return start, end
 
 
-def _expand(item: str):
-    start, end = _parse_range(item)
+def expand_range(item: str):
+    """Every address of a range, in order."""
+    start, end = parse_range(item)
     for value in range(int(start), int(end) + 1):
         yield IPv4Address(value)
 

@@ -15,12 +15,13 @@ from ipaddress import IPv4Address
 
 from kubernetes.client.exceptions import ApiException
 
-from ..topology import IPPool, Network, Topology
+from ..topology import IPPool, Network, Topology, parse_range
 from .kube import Cluster, explain
 from .scope import RUN_LABEL
 
 NAD_API = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
 POOL_API = ("spiderpool.spidernet.io", "v2beta1", "spiderippools")
+MAX_COMPARED = 1 << 20  # addresses of a stored pool compared one by one (a cluster's pool may be a /8)
 
 
 @dataclass(frozen=True)
@@ -99,22 +100,19 @@ def pool_differences(pool: IPPool, stored: dict | None, needed: int) -> list[str
     return [f"SpiderIPPool {pool.name}: {line}" for line in found]
 
 
-def expand_range(item: str):
-    """The addresses of a Spiderpool IP range (``10.0.0.10`` or ``10.0.0.10-10.0.0.20``)."""
-    first, _, last = str(item).partition("-")
-    start, end = IPv4Address(first.strip()), IPv4Address((last or first).strip())
-    if int(end) - int(start) > 1 << 20:
-        raise ValueError(f"range {item} is too large to compare")
-    return (IPv4Address(value) for value in range(int(start), int(end) + 1))
-
-
 def _addresses(spec: dict) -> set[IPv4Address] | None:
-    """The pool's allocatable addresses (``ips`` minus ``excludeIPs``), None when they cannot be read."""
+    """The pool's allocatable addresses (``ips`` minus ``excludeIPs``), None when they cannot be read or
+    are too many to compare one by one."""
     try:
-        excluded = {a for item in spec.get("excludeIPs") or [] for a in expand_range(item)}
-        return {a for item in spec.get("ips") or [] for a in expand_range(item)} - excluded
+        spans = {key: [parse_range(str(item)) for item in spec.get(key) or []] for key in ("ips", "excludeIPs")}
     except (TypeError, ValueError):
         return None
+    if sum(int(last) - int(first) + 1 for ranges in spans.values() for first, last in ranges) > MAX_COMPARED:
+        return None
+
+    def expand(key: str) -> set[IPv4Address]:
+        return {IPv4Address(v) for first, last in spans[key] for v in range(int(first), int(last) + 1)}
+    return expand("ips") - expand("excludeIPs")
 
 
 def pool_usage(topology: Topology) -> dict[str, int]:
@@ -136,14 +134,20 @@ def differences(topology: Topology, network: Network, stored: StoredNetwork, ipa
     return found
 
 
-def read(cluster: Cluster, network: Network, ipam: str = "spiderpool") -> StoredNetwork:
-    """The network's NAD and (with Spiderpool) its pool, as stored."""
+def list_pools(cluster: Cluster) -> list[dict]:
+    """Every SpiderIPPool, as stored."""
+    return (_get(cluster, "list SpiderIPPools", lambda: cluster.custom.list_cluster_custom_object(*POOL_API))
+            or {}).get("items", [])
+
+
+def read(cluster: Cluster, network: Network, ipam: str = "spiderpool", pools: list[dict] | None = None) -> StoredNetwork:
+    """The network's NAD and (with Spiderpool) its pool, as stored; ``pools`` is a listing already made."""
     nad = _get(cluster, f"read NAD {network.ref}", lambda: cluster.custom.get_namespaced_custom_object(
         NAD_API[0], NAD_API[1], network.namespace, NAD_API[2], network.name))
     pool = None
     if ipam == "spiderpool":
-        pools = _get(cluster, "list SpiderIPPools", lambda: cluster.custom.list_cluster_custom_object(*POOL_API))
-        pool = next((p for p in (pools or {}).get("items", []) if p["metadata"]["name"] == network.ippool), None)
+        pools = list_pools(cluster) if pools is None else pools
+        pool = next((p for p in pools if p["metadata"]["name"] == network.ippool), None)
     return StoredNetwork(nad, pool)
 
 
@@ -152,9 +156,8 @@ def overlapping_pools(cluster: Cluster, topology: Topology) -> list[str]:
     refuses a pool whose IPs overlap another pool of the same subnet, so a run that creates its own pools
     lists them up front (spidernet-io/spiderpool ``pkg/ippoolmanager/ippool_validate.go``,
     ``IPPoolWebhook.validateIPPoolAvailableIPs``)."""
-    pools = _get(cluster, "list SpiderIPPools", lambda: cluster.custom.list_cluster_custom_object(*POOL_API)) or {}
     lines = []
-    for stored in pools.get("items", []):
+    for stored in list_pools(cluster):
         spec, meta = stored.get("spec") or {}, stored["metadata"]
         have = _addresses(spec) or set()
         for pool in topology.ippools:

@@ -110,8 +110,9 @@ def _existing_networks(cluster: Cluster, topology: Topology, ipam: str) -> list[
     """The NADs (and, with Spiderpool, the pools) the run's pods attach to exist; how they differ from the
     topology is the ``networks.declared`` check's, not a reason to stop."""
     missing = []
+    pools = existing.list_pools(cluster) if ipam == "spiderpool" else []
     for network in topology.networks:
-        stored = existing.read(cluster, network, ipam)
+        stored = existing.read(cluster, network, ipam, pools)
         if stored.nad is None:
             missing.append(f"NAD {network.ref} of the topology does not exist; create it, fix networks[].name/"
                            f"namespace, or run with --networks create")
@@ -182,11 +183,7 @@ def _nodes_exist(cluster: Cluster, topology: Topology, report: PreflightReport) 
 
 
 def _pool_capacity(topology: Topology) -> list[str]:
-    wanted: dict[str, int] = {}
-    for pod in topology.pods:
-        for att in topology.attachments(pod.name):
-            if att.pool:
-                wanted[att.pool.name] = wanted.get(att.pool.name, 0) + 1
+    wanted = existing.pool_usage(topology)
     return [f"IP pool {name} has {len(topology.pool(name).addresses)} addresses for {count} pod interfaces; "
             f"widen its ips" for name, count in wanted.items() if count > len(topology.pool(name).addresses)]
 

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 
 from .. import annotations as ann
+from ..bounded_yaml import excerpt
 from ..topology import Topology, parse_topology
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -38,11 +39,13 @@ class RunScope:
         return cls(secrets.token_hex(4), prefix)
 
     def __post_init__(self):
+        """Refuse names Kubernetes would refuse, naming the option that gives them (``--run-id``,
+        ``--namespace-prefix``)."""
         if not RUN_ID_RE.match(self.run_id):
-            raise ValueError(f"run id {self.run_id!r} must be 1-16 lowercase letters or digits")
+            raise ValueError(f"--run-id {excerpt(self.run_id)}: a run id is 1-16 lowercase letters or digits")
         if not PREFIX_RE.match(self.prefix):
-            raise ValueError(f"namespace prefix {self.prefix!r} must be 1-30 lowercase letters, digits or '-', "
-                             f"starting and ending with a letter or digit")
+            raise ValueError(f"--namespace-prefix {excerpt(self.prefix)}: a namespace prefix is 1-30 lowercase "
+                             f"letters, digits or '-', starting and ending with a letter or digit")
 
     @property
     def namespace(self) -> str:

@@ -16,7 +16,7 @@ import json
 import os
 import subprocess
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -58,6 +58,7 @@ class MultusSandbox:
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)  # per pod UID
         self._deleted: set[str] = set()  # UIDs whose sandbox was deleted: a late ADD must not recreate it
         self._sandboxes: dict[str, str] = {}  # pod UID -> the container ID of its current sandbox
+        self._attempts: Counter[str] = Counter()  # pod UID -> sandbox attempts so far
         server = yaml.safe_load(Path(multus_kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
         self.relay = ApiRelay(self.host_netns(), urlsplit(server).port)
 
@@ -85,9 +86,9 @@ class MultusSandbox:
         each RunPodSandbox a new sandbox ID: a retry after a failed or timed-out attempt whose DEL did not
         finish must not be refused by host-local as a duplicate allocation of the same ID."""
         netns = self.netns(pod)
-        previous = self._sandboxes.get(pod.metadata.uid)
-        attempt = int(previous.rsplit("a", 1)[1]) + 1 if previous else 0
-        container_id = self._sandboxes[pod.metadata.uid] = f"{pod.metadata.uid.replace('-', '')}a{attempt}"
+        uid = pod.metadata.uid
+        container_id = self._sandboxes[uid] = f"{uid.replace('-', '')}a{self._attempts[uid]}"
+        self._attempts[uid] += 1
         subprocess.run(["ip", "netns", "add", netns], check=False, capture_output=True)
         try:
             lo = subprocess.run(in_netns(netns, ["ip", "link", "set", "lo", "up"]), capture_output=True, text=True)
