@@ -100,6 +100,19 @@ def cross_arp(p: Prober, case: Case) -> Observation:
 
 
 def broadcast(p: Prober, case: Case) -> Observation:
+    """A marker broadcast in the sender's VLAN, watched by a same-VLAN witness (the control) and by every
+    receiver of the other VLAN. A window whose witness saw nothing proves nothing, so it is repeated with a
+    new marker, up to the prober's retries (a pass after a repeat is kept as flaky); a leak seen in any
+    window is the breach at once."""
+    for attempt in range(1, p.retries + 1):
+        observation = _broadcast_window(p, case)
+        observation.attempts = attempt
+        if observation.verdict == Verdict.SEEN or observation.control == Verdict.SEEN:
+            break
+    return observation
+
+
+def _broadcast_window(p: Prober, case: Case) -> Observation:
     marker = f"mcmark-{uuid.uuid4().hex[:12]}"
     witness = case.control.dst
     receivers = [(key.split("/", 1)[0], key.split("/", 1)[1]) for key in case.params["receivers"]]
