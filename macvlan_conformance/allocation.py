@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
+from . import coordinator
 from .topology import Topology
 
 
@@ -22,7 +23,7 @@ def _default_routes(describe: dict) -> list[dict]:
 
 def allocation_problems(topology: Topology, pod: str, describe: dict,
                         master_index: dict[str, int | None]) -> list[str]:
-    """eth0/net1 of ``pod`` as the model wants them.
+    """eth0/net1 of ``pod`` as the model wants them, and what the coordinator adds where a network chains it.
 
     ``master_index`` maps each master name on the pod's node to its ifindex (None: not visible here).
     """
@@ -30,49 +31,101 @@ def allocation_problems(topology: Topology, pod: str, describe: dict,
     links = _links(describe)
     attachments = topology.attachments(pod)
     node = topology.node(topology.pod(pod).node)
+    veth = coordinator.has_veth(attachments)
     expected_names = {a.ifname for a in attachments} | {"lo"} | set(topology.overlay.extra_interfaces)
+    expected_names |= {coordinator.VETH} if veth else set()
     extra = sorted(set(links) - expected_names)
     if extra:
         problems.append(f"unexpected interfaces {extra}")
-    defaults = _default_routes(describe)
     for att in attachments:
         link = links.get(att.ifname)
         if link is None:
             problems.append(f"{att.ifname}: missing")
             continue
-        addresses = _addresses(describe, att.ifname)
-        if len(addresses) != 1:
-            problems.append(f"{att.ifname}: has {len(addresses)} IPv4 addresses {addresses}, expected 1")
-        if not link["up"]:
-            problems.append(f"{att.ifname}: is down")
-        if att.network is None:  # the overlay's eth0
-            if link["kind"] != "veth":
-                problems.append(f"eth0: kind {link['kind']}, expected veth (the overlay's interface)")
-            cidr = topology.node_pod_cidr(node.name)
-            if addresses and IPv4Address(addresses[0]) not in cidr:
-                problems.append(f"eth0: {addresses[0]} is outside the node's pod CIDR {cidr}")
-        else:
-            master = node.master_name(att.vlan.id, topology.switch.native_vlan)
-            if link["kind"] != "macvlan":
-                problems.append(f"{att.ifname}: kind {link['kind']}, expected macvlan on {master}")
-            elif link["mode"] != att.network.mode:
-                problems.append(f"{att.ifname}: macvlan mode {link['mode']}, expected {att.network.mode}")
-            want = master_index.get(master)
-            if want is not None and link["parent_index"] != want:
-                problems.append(f"{att.ifname}: parent ifindex {link['parent_index']}, expected {want} ({master})")
-            if addresses and IPv4Address(addresses[0]) not in att.pool.addresses:
-                problems.append(f"{att.ifname}: {addresses[0]} is not in pool {att.pool.name}")
-        if att.default:
-            routes = [r for r in defaults if r["dev"] == att.ifname]
-            gateway = str(att.pool.gateway) if att.pool and att.pool.gateway else None
-            if not routes:
+        problems += _interface_problems(topology, node, att, link, _addresses(describe, att.ifname), master_index)
+    problems += _route_problems(attachments, describe)
+    if veth:
+        problems += _veth_problems(node, links.get(coordinator.VETH), describe)
+    return problems
+
+
+def _interface_problems(topology: Topology, node, att, link: dict, addresses: list[str],
+                        master_index: dict[str, int | None]) -> list[str]:
+    problems = []
+    if len(addresses) != 1:
+        problems.append(f"{att.ifname}: has {len(addresses)} IPv4 addresses {addresses}, expected 1")
+    if not link["up"]:
+        problems.append(f"{att.ifname}: is down")
+    if att.network is None:  # the overlay's eth0
+        if link["kind"] != "veth":
+            problems.append(f"eth0: kind {link['kind']}, expected veth (the overlay's interface)")
+        cidr = topology.node_pod_cidr(node.name)
+        if addresses and IPv4Address(addresses[0]) not in cidr:
+            problems.append(f"eth0: {addresses[0]} is outside the node's pod CIDR {cidr}")
+        return problems
+    master = node.master_name(att.vlan.id, topology.switch.native_vlan)
+    if link["kind"] != "macvlan":
+        problems.append(f"{att.ifname}: kind {link['kind']}, expected macvlan on {master}")
+    elif link["mode"] != att.network.mode:
+        problems.append(f"{att.ifname}: macvlan mode {link['mode']}, expected {att.network.mode}")
+    want = master_index.get(master)
+    if want is not None and link["parent_index"] != want:
+        problems.append(f"{att.ifname}: parent ifindex {link['parent_index']}, expected {want} ({master})")
+    if addresses and IPv4Address(addresses[0]) not in att.pool.addresses:
+        problems.append(f"{att.ifname}: {addresses[0]} is not in pool {att.pool.name}")
+    return problems
+
+
+def _route_problems(attachments, describe: dict) -> list[str]:
+    """Exactly one default route in the main table, on the NIC that keeps it; a NIC whose routes the
+    coordinator moved has its default route (when its IPAM gave one) in its table, looked up from its address."""
+    problems = []
+    defaults = _default_routes(describe)
+    tables = coordinator.route_tables(attachments)
+    holder = coordinator.default_route_nic(attachments)
+    for att in attachments:
+        mine = [r for r in defaults if r["dev"] == att.ifname]
+        gateway = str(att.pool.gateway) if att.pool and att.pool.gateway else None
+        if att.ifname == holder:
+            if not mine:
                 problems.append(f"{att.ifname}: no default route (routes: {defaults})")
-            elif gateway and routes[0]["gateway"] != gateway:
-                problems.append(f"{att.ifname}: default route via {routes[0]['gateway']}, expected {gateway}")
-        elif any(r["dev"] == att.ifname for r in defaults):
-            problems.append(f"{att.ifname}: carries a default route; only eth0 may")
+            elif gateway and mine[0]["gateway"] != gateway:
+                problems.append(f"{att.ifname}: default route via {mine[0]['gateway']}, expected {gateway}")
+            continue
+        if mine:
+            problems.append(f"{att.ifname}: carries a default route in the main table; only {holder} may")
+        table = tables.get(att.ifname)
+        if table is not None and att.default_route:
+            problems += _policy_problems(att, table, gateway, describe)
     if len(defaults) > 1:
         problems.append(f"{len(defaults)} default routes: {defaults}")
+    return problems
+
+
+def _policy_problems(att, table: int, gateway: str | None, describe: dict) -> list[str]:
+    """The coordinator moved the NIC's default route to ``table`` (tunePodRoutes): the route is there, and a
+    rule sends the NIC's own traffic to that table."""
+    problems = []
+    routes = [r for r in describe.get("policy_routes", []) if r["table"] == table and r["dst"] == "0.0.0.0/0"]
+    if not any(r["dev"] == att.ifname and (gateway is None or r["gateway"] == gateway) for r in routes):
+        problems.append(f"{att.ifname}: no default route via {gateway} in table {table} (the coordinator moves it "
+                        f"there; found {routes})")
+    sources = {r["src"] for r in describe.get("rules", []) if r["table"] == table and r.get("src")}
+    for address in _addresses(describe, att.ifname):
+        if f"{address}/32" not in sources:
+            problems.append(f"{att.ifname}: no rule 'from {address} lookup {table}' (rules to it: {sorted(sources)})")
+    return problems
+
+
+def _veth_problems(node, link: dict | None, describe: dict) -> list[str]:
+    """The coordinator's veth0 (underlay mode): up, a veth, and the node's address routed through it."""
+    if link is None:
+        return [f"{coordinator.VETH}: missing (the coordinator in underlay mode gives the pod a veth to its node)"]
+    problems = []
+    if link["kind"] != "veth" or not link["up"]:
+        problems.append(f"{coordinator.VETH}: kind {link['kind']}, {'up' if link['up'] else 'down'}; expected an up veth")
+    if not any(r["dst"] == f"{node.ip}/32" and r["dev"] == coordinator.VETH for r in describe["routes"]):
+        problems.append(f"{coordinator.VETH}: no route to the node's address {node.ip} through it")
     return problems
 
 
@@ -94,12 +147,15 @@ def network_status_problems(topology: Topology, pod: str, status: list[dict], de
             continue
         if entry.get("name") != name:
             problems.append(f"{att.ifname}: network-status name {entry.get('name')!r}, expected {name!r}")
-        seen_ips = sorted(_addresses(describe, att.ifname))
+        seen_ips = sorted(_addresses(describe, att.ifname)
+                          + [a["address"] for a in describe.get("addresses6", []) if a["ifname"] == att.ifname])
         if sorted(entry.get("ips", [])) != seen_ips:
             problems.append(f"{att.ifname}: network-status ips {entry.get('ips')} but the pod has {seen_ips}")
         link = links.get(att.ifname)
         if link and (entry.get("mac") or "").lower() != (link["mac"] or "").lower():
             problems.append(f"{att.ifname}: network-status mac {entry.get('mac')} but the pod has {link['mac']}")
+        if link and entry.get("mtu") and entry["mtu"] != link["mtu"]:
+            problems.append(f"{att.ifname}: network-status mtu {entry['mtu']} but the pod has {link['mtu']}")
     extra = sorted(set(by_ifname) - {a.ifname for a in topology.attachments(pod)})
     if extra:
         problems.append(f"network-status lists interfaces the model does not: {extra}")

@@ -26,6 +26,8 @@ class Capability(str, Enum):
     BOND_CONTROL = "bond control"            # taking a node's bond members down and up
     MAC_TABLES = "switch MAC tables"         # the switch's learned MACs (diagnostics of resilience)
     NETWORK_OBJECTS = "network objects"      # the NADs and SpiderIPPools as the cluster's API stores them
+    SERVICE_ROUTING = "service routing"      # Services answer on their ClusterIP (kube-proxy or a replacement)
+    NIC_RECREATION = "NIC recreation"        # a pod's macvlan NIC recreated with its address and a new MAC
 
 
 class Category(str, Enum):
@@ -81,8 +83,15 @@ CHECKS: tuple[Check, ...] = (
         "MUST standalone: eth0 is a macvlan child (bridge mode, or the network's mode) of that node's bond0.<vid>.",
         "MUST standalone: eth0's IP is in the selected pool; the default route goes via the pool gateway.",
         "MUST overlay: eth0 is the overlay's interface (IP in the node's pod CIDR) and keeps the default route.",
-        "MUST overlay: the macvlan is net1 (or the annotated name), IP in its pool, no default route.",
-        "MUST dual-NIC standalone: the extra macvlan NIC sits on its own VLAN master, without a default route.",
+        "MUST overlay: the macvlan is net1 (or the annotated name), IP in its pool, no default route in the main "
+        "table.",
+        "MUST dual-NIC standalone: the extra macvlan NIC sits on its own VLAN master, without a default route in "
+        "the main table.",
+        "MUST exactly one default route in the main table, on the NIC that keeps it (the first NIC that has one, or "
+        "the coordinator's podDefaultRouteNIC).",
+        "MUST with the coordinator: a NIC whose routes it moved has its default route (where Spiderpool gave it "
+        "one) in that NIC's table, and a rule from its address to that table; in underlay mode the pod has veth0 "
+        "(an up veth) with the node's address routed through it, and no other extra interface.",
     ), Category.ALLOCATION, subject="pod", needs=frozenset({Capability.MASTER_IFINDEX})),
     Check("networks.declared", "allocation",
           "The cluster's NADs and SpiderIPPools that the pods attach to are what the topology declares.", (
@@ -124,6 +133,14 @@ CHECKS: tuple[Check, ...] = (
               "MUST an ARP who-has for a pod's address, sent by a peer in the same VLAN, is answered by exactly "
               "one MAC: the pod interface's own.",
           ), Category.ALLOCATION, generate=ex.unique_ip_cases, probe="unique_ip", windowed=True),
+    Check("addressing.ip-reuse", "isolation",
+          "A pod NIC recreated with the same IP and a new MAC is reached by its peers without flushing their "
+          "neighbour tables (stale ARP after IP reuse).", (
+              "MUST (control) before the reuse, the peer reaches the pod with its own ping (kernel neighbour table).",
+              f"MUST after the NIC is recreated with the same address and a new MAC, the peer's own ping reaches it "
+              f"within {ex.IP_REUSE_BOUND_S:g} s, and the peer's neighbour entry names the new MAC.",
+          ), Category.ALLOCATION, generate=ex.ip_reuse_cases, probe="ip_reuse", exclusive=True,
+          requires=frozenset({Capability.NIC_RECREATION})),
     Check("isolation.cross-vlan-arp", "isolation", "ARP does not cross VLANs.", (
         "MUST an ARP who-has for an address in another VLAN gets no reply.",
         "MUST (control) an ARP who-has for a same-VLAN peer from the same pod gets a reply.",
@@ -132,14 +149,37 @@ CHECKS: tuple[Check, ...] = (
         "MUST a broadcast marker sent in one VLAN is not captured by any interface of another VLAN.",
         "MUST (control) the same marker is captured by another pod in the sender's VLAN.",
     ), Category.ISOLATION, generate=ex.broadcast_cases, probe="broadcast", windowed=True),
-    Check("isolation.own-master", "isolation", "macvlan parent isolation: a child cannot talk to its own master.", (
-        "MUST a ping from a macvlan pod to its own master's IP (the node IP on bond0) gets no reply.",
-        "MUST (control) a pod of the same VLAN on another node reaches that master IP.",
-    ), Category.ISOLATION, generate=ex.own_master_cases, probe="echo", windowed=True, modes=(STANDALONE,)),
+    Check("isolation.own-master", "isolation",
+          "macvlan parent isolation: a child cannot talk to its own master (pods with the coordinator's veth0 reach "
+          "their node through it instead: host.node-reachability).", (
+              "MUST a ping from a macvlan pod to its own master's IP (the node IP on bond0) gets no reply.",
+              "MUST (control) a pod of the same VLAN on another node reaches that master IP.",
+          ), Category.ISOLATION, generate=ex.own_master_cases, probe="echo", windowed=True, modes=(STANDALONE,)),
+    Check("host.node-reachability", "host", "A standalone pod reaches the nodes as its coordinator mode says.", (
+        "MUST with the coordinator's veth0 (underlay mode): the pod's own ping to its node's address leaves "
+        "through veth0 and is answered with TTL 64 (no router on the path).",
+        "MUST without it, from the native VLAN: the pod's own node does not answer (macvlan parent isolation), "
+        "while (control) a pod on another node reaches that address.",
+        "MUST without it, from a routed tagged VLAN: the own node answers through the vlanifs (TTL 63).",
+        "MUST other nodes: answered with TTL 64 from the native VLAN, with TTL 63 through the vlanifs from a "
+        "routed tagged VLAN.",
+    ), Category.ROUTING, generate=ex.node_reachability_cases, probe="host", windowed=True, modes=(STANDALONE,)),
+    Check("services.cluster-ip", "services",
+          "Pods reach the cluster's kubernetes Service on its ClusterIP (a standalone pod without the coordinator's "
+          "veth0 has no path to the node's Service rules: not a case).", (
+              "MUST a TCP connection to the ClusterIP and port of Service default/kubernetes is accepted from every "
+              "pod whose eth0 is the overlay's and every standalone pod with the coordinator's veth0 (it routes the "
+              "Service CIDR to the node).",
+          ), Category.ROUTING, generate=ex.service_cases, probe="service",
+        requires=frozenset({Capability.SERVICE_ROUTING})),
     Check("rules.attachment", "rules",
-          "Pods that break the contract are refused; pods that keep it come up (the controls).", (
-              "MUST a pod whose default network (eth0) is a macvlan-overlay network is refused.",
-              "MUST a pod mixing standalone and overlay networks is refused (either way round).",
+          "Pods that break the contract are refused where the coordinator enforces it; pods that keep it come up.", (
+              "MUST where the topology's coordinator (explicit overlay mode) refuses it: a pod whose default network "
+              "(eth0) is a macvlan-overlay network is refused, and the refusal is the coordinator's error for it.",
+              "MUST where the coordinator refuses it (explicit modes): a pod mixing standalone and overlay networks is "
+              "refused, either way round, by the coordinator's error for it.",
+              "MUST where nothing in the topology enforces the contract (no coordinator, or auto mode): such pods come "
+              "up, reported as not enforced.",
               "MUST (control) an overlay pod with a macvlan-overlay extra NIC, and a standalone pod with a "
               "standalone extra NIC, come up.",
           ), Category.RULES, subject="rule"),

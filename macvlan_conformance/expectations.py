@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import annotations as ann
+from . import coordinator
 from .topology import Pod, Topology
 from .verdicts import Verdict
 
@@ -188,6 +189,30 @@ def unique_ip_cases(topology: Topology) -> list[Case]:
     return cases
 
 
+IP_REUSE_BOUND_S = 3.0  # a peer's kernel learns the new MAC from the gratuitous ARP at once; a stale entry lasts 15-45 s
+
+
+def ip_reuse_cases(topology: Topology) -> list[Case]:
+    """Per VLAN, one pod NIC whose address is reused with a new MAC (the victim, ``dst``), watched by a peer of
+    the same VLAN (``src``; on another node when there is one, so the announcement must cross the trunk).
+
+    Victims and peers are the macvlan NICs of pods with no other macvlan NIC, so they sit in one VLAN each and
+    the cases of a batch (one per VLAN) touch different pods. The control: the peer reaches the victim before."""
+    eps = [e for e in endpoints(topology) if e.macvlan]
+    single = [e for e in eps if sum(1 for o in eps if o.pod == e.pod) == 1]
+    cases = []
+    for vlan in dict.fromkeys(e.vlan for e in single):
+        in_vlan = [e for e in single if e.vlan == vlan]
+        for victim in in_vlan:
+            peers = sorted((e for e in in_vlan if e.pod != victim.pod), key=lambda e: e.node == victim.node)
+            if peers:
+                control = Case("addressing.ip-reuse-control", peers[0], victim, Verdict.REACHABLE)
+                cases.append(Case("addressing.ip-reuse", peers[0], victim, Verdict.REACHABLE, control=control,
+                                  params={"bound_s": IP_REUSE_BOUND_S}))
+                break
+    return cases
+
+
 def overlay_cases(topology: Topology) -> list[Case]:
     """Overlay eth0 of every pod with an overlay eth0 (plain and macvlan-overlay pods) reach each other."""
     eps = [e for e in endpoints(topology) if e.kind == "overlay" and not e.macvlan]
@@ -247,12 +272,15 @@ def own_master_cases(topology: Topology) -> list[Case]:
     """A macvlan child cannot reach its own master's IP; control: a pod on another node in that VLAN can.
 
     Only masters with an IP in the model (the node IP on the native VLAN's ``bond0``) are covered, and only
-    where a pod on another node can serve as the control.
+    where a pod on another node can serve as the control; pods with the coordinator's veth0 reach their node
+    through it instead (``node_reachability_cases``).
     """
     native = topology.switch.native_vlan
     eps = [e for e in endpoints(topology) if e.macvlan and e.vlan == native]
     cases = []
     for src in eps:
+        if coordinator.has_veth(topology.attachments(src.pod)):
+            continue  # the coordinator routes the node's addresses through veth0: host.node-reachability
         node = topology.node(src.node)
         control_src = next((e for e in eps if e.node != src.node), None)
         if control_src is None:
@@ -264,11 +292,82 @@ def own_master_cases(topology: Topology) -> list[Case]:
     return cases
 
 
-# --- attachment rules -------------------------------------------------------------------------------
-def rule_cases(topology: Topology) -> list[tuple[str, Pod, Verdict, str]]:
-    """Pods that probe the multus-underlay contract: ``(case id, pod, expected, why)``.
+# --- the pod's node and the cluster's Services ------------------------------------------------------------
+def node_reachability_cases(topology: Topology) -> list[Case]:
+    """Every standalone pod's eth0 to the address of each node (its ``bond0``, native VLAN).
 
-    Each refused case is paired with an allowed pod using the same networks correctly (its control).
+    Its own node: through ``veth0`` with no router on the path where the coordinator gave it one; without one, a
+    native-VLAN pod cannot reach its own master (macvlan parent isolation; control: a pod of another node
+    reaches that address) and a tagged-VLAN pod reaches it through the vlanifs (one routing hop). Other nodes:
+    directly from the native VLAN, through the vlanifs from a routed tagged VLAN; no case otherwise.
+    """
+    native, routed = topology.switch.native_vlan, set(topology.routed_vlans)
+    eps = [e for e in endpoints(topology) if e.macvlan and e.default]
+    cases = []
+    for src in eps:
+        veth = coordinator.has_veth(topology.attachments(src.pod))
+        for node in topology.nodes:
+            common = {"target": f"node {node.name} ({node.ip})"}
+            params = {"ip": str(node.ip), "node": node.name}
+            if node.name == src.node and veth:
+                cases.append(Case("host.node-reachability", src, None, Verdict.REACHABLE_L2, ttl=64,
+                                  params={**params, "dev": coordinator.VETH}, **common))
+            elif src.vlan == native:
+                if node.name != src.node:
+                    cases.append(Case("host.node-reachability", src, None, Verdict.REACHABLE_L2, ttl=64,
+                                      params={**params, "dev": src.ifname}, **common))
+                    continue
+                peer = next((e for e in endpoints(topology) if e.macvlan and e.vlan == native and e.node != node.name),
+                            None)
+                if peer is not None:
+                    control = Case("host.node-control", peer, None, Verdict.REACHABLE, params=params, **common)
+                    cases.append(Case("host.node-reachability", src, None, Verdict.BLOCKED, control=control,
+                                      params={**params, "dev": src.ifname}, **common))
+            elif native is not None and {src.vlan, native} <= routed:
+                cases.append(Case("host.node-reachability", src, None, Verdict.REACHABLE_ROUTED, ttl=63,
+                                  mac_owner=MacOwner("vlanif", str(src.vlan)), params={**params, "dev": src.ifname},
+                                  **common))
+    return cases
+
+
+def service_cases(topology: Topology) -> list[Case]:
+    """Every pod with a path to the cluster's Services reaches the ``kubernetes`` Service on its ClusterIP: pods
+    whose eth0 is the overlay's (their node's Service rules) and standalone pods with the coordinator's veth0
+    (it routes the Service CIDR to the node). A standalone pod without one has no path: not a case."""
+    cases = []
+    for pod in topology.pods:
+        atts = topology.attachments(pod.name)
+        eth0 = next(e for e in endpoints(topology) if e.pod == pod.name and e.ifname == atts[0].ifname)
+        if atts[0].network is None or coordinator.has_veth(atts):
+            via = "eth0 (overlay)" if atts[0].network is None else coordinator.VETH
+            cases.append(Case("services.cluster-ip", eth0, None, Verdict.REACHABLE,
+                              target="service default/kubernetes", params={"via": via}))
+    return cases
+
+
+# --- attachment rules -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RuleCase:
+    """A pod probing the multus-underlay contract: whether the cluster must refuse it, and why.
+
+    ``enforcer`` is the coordinator's error that refuses it (None for a pod that must come up): a refusal counts
+    as enforcement only when it carries one of ``coordinator.REFUSAL_MARKERS``."""
+
+    name: str
+    pod: Pod
+    expected: Verdict
+    why: str
+    enforcer: str | None = None
+    control: bool = False   # a pod that keeps the contract (it must come up)
+
+
+def rule_cases(topology: Topology) -> list[RuleCase]:
+    """Pods that break the multus-underlay contract, and the controls that keep it (they must come up).
+
+    Only the coordinator enforces the contract, and only in an explicit mode (spidernet-io/spiderpool
+    ``cmd/coordinator/cmd/utils.go`` ``coordinatorModeAndFirstInvoke``; Multus enforces none of it, and ``auto``
+    never refuses): a contract-breaking pod is expected REFUSED where the topology's coordinator refuses it, and
+    CREATED, reported as "not enforced, as the topology declares", where nothing does.
     """
     standalone = [n for n in topology.networks if n.type == "standalone"]
     overlay = [n for n in topology.networks if n.type == "overlay"]
@@ -280,29 +379,42 @@ def rule_cases(topology: Topology) -> list[tuple[str, Pod, Verdict, str]]:
 
     standalone = [n for n in standalone if usable(n)]
     overlay = [n for n in overlay if usable(n)]
-    cases = []
 
     def pod(name: str, annotations: dict) -> Pod:
         return Pod(name=name, namespace="default", node=node.name, annotations=annotations)
 
+    def breaking(name: str, probe: Pod, why: str) -> RuleCase:
+        refusal = coordinator.refusal(resolve(probe))
+        if refusal is None:
+            return RuleCase(name, probe, Verdict.CREATED, f"{why}: not enforced, as the topology declares (no "
+                            f"coordinator in an explicit mode refuses it)")
+        return RuleCase(name, probe, Verdict.REFUSED, why, enforcer=refusal)
+
+    def resolve(probe: Pod):
+        from .topology import resolve_attachments
+        return resolve_attachments(topology, probe)
+
+    cases = []
     if overlay:
         o = overlay[0]
-        cases.append(("overlay-as-default", pod("rule-ovl-default", {ann.DEFAULT_NETWORK: o.ref}), Verdict.REFUSED,
-                      f"{o.ref} (type overlay) as the default network"))
-        cases.append(("overlay-as-extra", pod("rule-ovl-extra", {ann.NETWORKS: o.ref}), Verdict.CREATED,
-                      f"{o.ref} as an extra NIC of an overlay pod (control)"))
+        cases.append(breaking("overlay-as-default", pod("rule-ovl-default", {ann.DEFAULT_NETWORK: o.ref}),
+                              f"{o.ref} (type overlay) as the default network"))
+        cases.append(RuleCase("overlay-as-extra", pod("rule-ovl-extra", {ann.NETWORKS: o.ref}), Verdict.CREATED,
+                              f"{o.ref} as an extra NIC of an overlay pod (control)", control=True))
     if standalone and overlay:
         s, o = standalone[0], overlay[0]
-        cases.append(("standalone-plus-overlay", pod("rule-mix-sa", {ann.DEFAULT_NETWORK: s.ref, ann.NETWORKS: o.ref}),
-                      Verdict.REFUSED, f"standalone eth0 {s.ref} with overlay extra {o.ref}"))
-        cases.append(("overlay-plus-standalone", pod("rule-mix-ov", {ann.NETWORKS: s.ref}), Verdict.REFUSED,
-                      f"overlay eth0 with standalone extra {s.ref}"))
+        cases.append(breaking("standalone-plus-overlay",
+                              pod("rule-mix-sa", {ann.DEFAULT_NETWORK: s.ref, ann.NETWORKS: o.ref}),
+                              f"standalone eth0 {s.ref} with overlay extra {o.ref}"))
+        cases.append(breaking("overlay-plus-standalone", pod("rule-mix-ov", {ann.NETWORKS: s.ref}),
+                              f"overlay eth0 with standalone extra {s.ref}"))
     if standalone:
         s = standalone[0]
         extra = standalone[1] if len(standalone) > 1 else standalone[0]
-        cases.append(("standalone-plus-standalone",
-                      pod("rule-sa-sa", {ann.DEFAULT_NETWORK: s.ref, ann.NETWORKS: f"{extra.ref}@net1"}),
-                      Verdict.CREATED, f"standalone eth0 {s.ref} with standalone extra {extra.ref} (control)"))
+        cases.append(RuleCase("standalone-plus-standalone",
+                              pod("rule-sa-sa", {ann.DEFAULT_NETWORK: s.ref, ann.NETWORKS: f"{extra.ref}@net1"}),
+                              Verdict.CREATED, f"standalone eth0 {s.ref} with standalone extra {extra.ref} (control)",
+                              control=True))
     return cases
 
 

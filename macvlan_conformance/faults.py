@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from . import checks
+from . import expectations as ex
 from .lab import cleanup
 from .lab.builder import PodFactory
 from .lab.commands import in_netns, run
@@ -104,7 +105,7 @@ def _in_netns(pid: int, netns: str) -> bool:
 class VlanRemovedFromTrunk(Fault):
     name = "vlan-removed-from-trunk"
     breaks = frozenset({"intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry",
-                        "mtu.df-ping", "isolation.cross-vlan-arp", "isolation.broadcast", "addressing.unique-ip"})
+                        "mtu.df-ping", "isolation.cross-vlan-arp", "isolation.broadcast", "addressing.unique-ip", "addressing.ip-reuse", "host.node-reachability"})
 
     def _victim(self, t: Topology) -> tuple[str, int]:
         last = t.nodes[-1]
@@ -136,7 +137,7 @@ class VlanRemovedFromTrunk(Fault):
 
 class VlanifDown(Fault):
     name = "vlanif-down"
-    breaks = frozenset({"gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping"})
+    breaks = frozenset({"gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "host.node-reachability"})
 
     def summary(self, t):
         vlan = _tagged_routed_vlan(t)
@@ -158,7 +159,7 @@ class VlanifDown(Fault):
 
 class RouterForwardingOff(Fault):
     name = "router-forwarding-off"
-    breaks = frozenset({"inter-vlan.routed", "inter-vlan.ttl-expiry"})
+    breaks = frozenset({"inter-vlan.routed", "inter-vlan.ttl-expiry", "host.node-reachability"})
 
     def summary(self, t):
         return "IP forwarding off on the switch's routing function"
@@ -249,7 +250,7 @@ class MasterInWrongVlan(_Reattach):
     name = "master-in-wrong-vlan"
     breaks = frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
                         "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "isolation.cross-vlan-arp",
-                        "isolation.broadcast", "addressing.unique-ip"})
+                        "isolation.broadcast", "addressing.unique-ip", "addressing.ip-reuse", "host.node-reachability"})
 
     def victims(self, t):
         return _standalone_pods(t, _tagged_routed_vlan(t))[:1]
@@ -295,7 +296,7 @@ class BondBothDown(Fault):
     name = "bond-both-down"
     breaks = frozenset({"intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry",
                         "mtu.df-ping", "isolation.cross-vlan-arp", "isolation.broadcast", "isolation.own-master",
-                        "overlay.coexistence", "addressing.unique-ip", "resilience.bond-member-down"})
+                        "overlay.coexistence", "addressing.unique-ip", "resilience.bond-member-down", "addressing.ip-reuse", "host.node-reachability"})
 
     def summary(self, t):
         return f"both bond members of {t.nodes[-1].name} down: its underlay is cut off"
@@ -334,7 +335,7 @@ class PodInterfaceDown(_PodFault):
     name = "pod-interface-down"
     breaks = frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
                         "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "isolation.cross-vlan-arp",
-                        "isolation.broadcast", "addressing.unique-ip"})
+                        "isolation.broadcast", "addressing.unique-ip", "addressing.ip-reuse", "host.node-reachability"})
 
     def summary(self, t):
         return f"{self.victim(t)}'s eth0 down (it is also a broadcast sender: that check turns inconclusive)"
@@ -349,7 +350,7 @@ class PodInterfaceDown(_PodFault):
 
 class PodDefaultRouteRemoved(_PodFault):
     name = "pod-default-route-removed"
-    breaks = frozenset({"allocation.interfaces", "inter-vlan.routed", "inter-vlan.ttl-expiry"})
+    breaks = frozenset({"allocation.interfaces", "inter-vlan.routed", "inter-vlan.ttl-expiry", "host.node-reachability"})
 
     def summary(self, t):
         pod = self.victim(t)
@@ -390,8 +391,12 @@ class DuplicateIp(Fault):
     breaks = frozenset({"addressing.unique-ip"})
 
     def _victims(self, t: Topology) -> tuple[str, str, int]:
+        """The owner is a pod of the addressing.ip-reuse drill only where no other pod of the VLAN can be: their
+        pings go through the kernel's neighbour table, which a duplicate of their own address can poison."""
         vlan = _tagged_routed_vlan(t)
-        owner = _standalone_pods(t, vlan)[-1]
+        drill = {pod for case in ex.ip_reuse_cases(t) for pod in (case.src.pod, case.dst.pod)}
+        pods = _standalone_pods(t, vlan)
+        owner = next((pod for pod in reversed(pods) if pod not in drill), pods[-1])
         node = next((n.name for n in t.nodes if n.name != t.pod(owner).node), t.nodes[0].name)
         return owner, node, vlan
 
@@ -445,10 +450,12 @@ def _await_ready(proc: subprocess.Popen) -> None:
                            f"(exit status {proc.poll()})")
 
 
+from .faults_addressing import CoordinatorHostRouteRemoved, GratuitousArpDropped  # noqa: E402  (they build on Fault)
+
 FAULTS: tuple[Fault, ...] = (
     VlanRemovedFromTrunk(), VlanifDown(), RouterForwardingOff(), MacvlanModePrivate(), BondMemberDown(),
     BondBothDown(), PodInterfaceDown(), PodDefaultRouteRemoved(), SwitchPortMtuLowered(), RouterOneWayFilter(),
-    DuplicateIp(), MasterInWrongVlan(),
+    DuplicateIp(), MasterInWrongVlan(), GratuitousArpDropped(), CoordinatorHostRouteRemoved(),
 )
 NAMES = tuple(f.name for f in FAULTS)
 

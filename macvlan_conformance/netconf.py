@@ -7,7 +7,7 @@ import re
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from .topology import IPPool, Network, Topology
+from .topology import Coordinator, IPPool, Network, Topology
 
 CNI_VERSION = "1.0.0"
 MULTUS3_CNI_VERSION = "0.4.0"  # the newest config version Multus 3.x (libcni v0.8.1) can run
@@ -29,12 +29,42 @@ def cni_version_for_multus(image: str) -> tuple[str, str]:
     return MULTUS3_CNI_VERSION, f"Multus {found.group(0)} runs configs up to {MULTUS3_CNI_VERSION}"
 
 
-def macvlan_conflist(network: Network, ipam: dict, mtu: int | None = None, cni_version: str = CNI_VERSION) -> dict:
-    """The network's CNI configuration list: one macvlan plugin on ``master`` with the given IPAM."""
+def macvlan_conflist(network: Network, ipam: dict, mtu: int | None = None, cni_version: str = CNI_VERSION,
+                     cluster_cidrs: dict | None = None) -> dict:
+    """The network's CNI configuration list: the macvlan plugin on ``master`` with the given IPAM, then the
+    coordinator when the network chains it (``coordinator_plugin``, with ``cluster_cidrs``)."""
     plugin = {"type": "macvlan", "master": network.master, "mode": network.mode, "ipam": ipam}
     if network.mtu or mtu:
         plugin["mtu"] = network.mtu or mtu
-    return {"cniVersion": cni_version, "name": network.name, "plugins": [plugin]}
+    plugins = [plugin]
+    if network.coordinator is not None:
+        plugins.append(coordinator_plugin(network.coordinator, cluster_cidrs))
+    return {"cniVersion": cni_version, "name": network.name, "plugins": plugins}
+
+
+def coordinator_plugin(coordinator: Coordinator, cluster_cidrs: dict | None = None) -> dict:
+    """The coordinator as a SpiderMultusConfig renders it into the NAD (spidernet-io/spiderpool
+    ``pkg/multuscniconfig/multusconfig_informer.go`` ``generateCoordinatorCNIConf``: ``type``, ``mode``,
+    ``tunePodRoutes``, ``podDefaultRouteNic``, ``hijackCIDR``, ``hostRuleTable`` when not the default).
+    ``disabled`` is written as the plugin's own spelling ``disable`` (``cni_types.go`` ``ModeDisable``; the
+    CRD's ``disabled`` would reach the plugin as an unknown mode). ``cluster_cidrs`` (``serviceCIDR``,
+    ``overlayPodCIDR``) are what the real plugin asks spiderpool-agent for: only the stand-in needs them."""
+    plugin: dict = {"type": "coordinator", "mode": "disable" if coordinator.mode == "disabled" else coordinator.mode,
+                    "tunePodRoutes": coordinator.tune_pod_routes}
+    if coordinator.pod_default_route_nic:
+        plugin["podDefaultRouteNic"] = coordinator.pod_default_route_nic
+    if coordinator.hijack_cidr:
+        plugin["hijackCIDR"] = [str(c) for c in coordinator.hijack_cidr]
+    if coordinator.host_rule_table != 500:
+        plugin["hostRuleTable"] = coordinator.host_rule_table
+    return {**plugin, **(cluster_cidrs or {})}
+
+
+def cluster_cidrs(topology: Topology) -> dict:
+    """What spiderpool-agent answers the coordinator (SpiderCoordinator status): the Service CIDR and, with an
+    overlay CNI (``podCIDRType`` auto on calico/cilium), its pod CIDR; for the stand-in's config."""
+    service = [str(topology.overlay.service_cidr)] if topology.overlay.service_cidr else []
+    return {"serviceCIDR": service, "overlayPodCIDR": [str(topology.overlay.pod_cidr)]}
 
 
 def spiderpool_ipam() -> dict:

@@ -185,6 +185,103 @@ def mtu(p: Prober, case: Case) -> Observation:
                                           case.src.ifname, gateway_ip]))
 
 
+def ip_reuse(p: Prober, case: Case) -> Observation:
+    """The peer (``src``) pings the victim (``dst``) with its own ``ping``, so through its kernel's neighbour
+    table (the control); the target recreates the victim's NIC with the same address and a new MAC; the peer
+    pings again, without touching its neighbour table, until a reply or ``bound_s``. REACHABLE when a reply
+    came and the peer's neighbour entry names the new MAC; BLOCKED when none came (the entry's MAC says why)."""
+    peer, victim = case.src, case.dst
+    ip, old_mac = p.ip_of(victim.key), p.target.endpoint_mac(victim.key)
+    agent = p.target.agent(peer.pod)
+    warm = agent.call("sys_ping", dst=ip, iface=peer.ifname, count=1, timeout=1.0)
+    before = _neighbour(agent, ip, peer.ifname)
+    new_mac = p.target.recreate_nic(victim.pod, victim.ifname)
+    started = time.monotonic()
+    attempts, reply = 0, None
+    while reply is None and (attempts == 0 or time.monotonic() - started < case.params["bound_s"]):
+        attempts += 1
+        ev = agent.call("sys_ping", dst=ip, iface=peer.ifname, count=1, timeout=0.5)
+        reply = ev if ev["ok"] else None
+    took = round(time.monotonic() - started, 3)
+    after = _neighbour(agent, ip, peer.ifname)
+    learned = (after or {}).get("mac")
+    if reply is None:
+        verdict, detail = Verdict.BLOCKED, (f"no reply within {case.params['bound_s']:g} s of the reuse; the peer's "
+                                            f"neighbour entry for {ip} names {learned} (old {old_mac}, new {new_mac})")
+    elif learned != new_mac:
+        verdict, detail = Verdict.REACHABLE_OTHER, f"answered, but the peer's neighbour entry names {learned}"
+    else:
+        verdict, detail = Verdict.REACHABLE, ""
+    evidence = {"ip": ip, "old_mac": old_mac, "new_mac": new_mac, "neighbour_before": before,
+                "neighbour_after": after, "seconds_to_reply": took if reply else None, "pings": attempts,
+                "last_ping": ev}
+    return Observation(verdict, evidence, 1, control=Verdict.REACHABLE if warm["ok"] else Verdict.BLOCKED,
+                       control_evidence=warm, detail=detail,
+                       reproducer=p.target.reproducer(peer.pod, ["ping", "-c", "1", "-I", peer.ifname, ip]))
+
+
+def host(p: Prober, case: Case) -> Observation:
+    """The pod's own ping to a node address, where the pod's routes send it (as an application's traffic goes):
+    REACHABLE_L2 for a TTL 64 reply, REACHABLE_ROUTED for TTL 63 through the source VLAN's gateway, and
+    REACHABLE_OTHER when the route leaves through another device than ``params["dev"]``; BLOCKED without reply.
+    A negative case sends 3 echoes over the window, next to its control (another pod's probe of the address)."""
+    ip = case.params["ip"]
+    agent = p.target.agent(case.src.pod)
+    count = 3 if case.expected in NEGATIVE else 1
+
+    def attempt():
+        ev = agent.call("sys_ping", dst=ip, count=count, timeout=p.window)
+        ev["route"] = agent.call("route_get", dst=ip)
+        return _host_verdict(p, case, ev), ev
+
+    verdict, ev, attempts = p.retry(attempt, case.expected)
+    route = ev["route"]
+    detail = f"the route leaves through {route.get('dev')} (expected {case.params['dev']})" \
+        if verdict == Verdict.REACHABLE_OTHER and case.params.get("dev") not in (None, route.get("dev")) else ""
+    obs = Observation(verdict, ev, attempts, detail=detail,
+                      reproducer=p.target.reproducer(case.src.pod, ["ping", "-c", str(count), "-W", "1", ip]))
+    if case.control is not None:
+        control = host(p, case.control)
+        obs.control, obs.control_evidence = control.verdict, control.evidence
+    return obs
+
+
+def _host_verdict(p: Prober, case: Case, ev: dict) -> Verdict:
+    if not ev["ok"]:
+        return Verdict.BLOCKED
+    route, wanted = ev["route"], case.params.get("dev")
+    if wanted is not None and route.get("dev") != wanted:
+        return Verdict.REACHABLE_OTHER
+    gateway = str(p.target.topology.vlan(case.src.vlan).gateway) if case.src.vlan is not None else None
+    if ev["ttl"] == 64 and not route.get("gateway"):
+        return Verdict.REACHABLE_L2
+    if ev["ttl"] == 63 and route.get("gateway") == gateway:
+        return Verdict.REACHABLE_ROUTED
+    return Verdict.REACHABLE_OTHER
+
+
+def service(p: Prober, case: Case) -> Observation:
+    """A TCP connection from the pod to the ``kubernetes`` Service's ClusterIP and port (the target says which);
+    the pod's route to it is kept as evidence (veth0 with the coordinator, eth0 on the overlay)."""
+    ip, port = p.target.service_address()
+    agent = p.target.agent(case.src.pod)
+
+    def attempt():
+        ev = agent.call("tcp_connect", ip=ip, port=port, timeout=max(2.0, p.window * 2))
+        ev["route"] = agent.call("route_get", dst=ip)
+        return (Verdict.REACHABLE if ev["ok"] else Verdict.BLOCKED), ev
+
+    verdict, ev, attempts = p.retry(attempt, case.expected)
+    detail = "" if ev["ok"] else f"{ev.get('error')}; the pod routes {ip} through {ev['route'].get('dev')}"
+    return Observation(verdict, ev, attempts, detail=detail, reproducer=p.target.reproducer(
+        case.src.pod, ["python3", "-c", f"import socket; socket.create_connection(('{ip}', {port}), 3)"]))
+
+
+def _neighbour(agent, ip: str, ifname: str) -> dict | None:
+    """The agent's pod's kernel neighbour entry for ``ip`` on ``ifname`` (None when it has none)."""
+    return next((n for n in agent.call("describe")["neighbours"] if n["ip"] == ip and n["dev"] == ifname), None)
+
+
 PROBES = {
     "echo": echo,
     "ttl": ttl,
@@ -193,4 +290,7 @@ PROBES = {
     "cross_arp": cross_arp,
     "broadcast": broadcast,
     "mtu": mtu,
+    "ip_reuse": ip_reuse,
+    "host": host,
+    "service": service,
 }

@@ -68,6 +68,11 @@ def failed_checks(results: dict) -> set[str]:
     return {c["id"] for c in results["checks"] if c["outcome"] == "failed"}
 
 
+def ran_checks(results: dict) -> set[str]:
+    """The checks that had cases in a run (not those reported not applicable)."""
+    return {c["id"] for c in results["checks"]}
+
+
 def run(target, faults: list[Fault], workers: int, workdir: Path,
         progress: Callable[[str], None] = lambda line: None) -> dict:
     """Healthy run, then each fault: apply, run the suites, revert. Returns the detection matrix."""
@@ -86,8 +91,9 @@ def run(target, faults: list[Fault], workers: int, workdir: Path,
             target.reload()
         failed = failed_checks(results)
         causes = diagnosis.for_results(results)
-        rows.append(FaultRow(fault.name, summary, sorted(fault.breaks), sorted(fault.breaks & failed),
-                             sorted(fault.breaks - failed), sorted(failed - fault.breaks),
+        breaks = fault.breaks & ran_checks(results)  # a check without cases in this topology cannot break
+        rows.append(FaultRow(fault.name, summary, sorted(breaks), sorted(breaks & failed),
+                             sorted(breaks - failed), sorted(failed - breaks),
                              results["summary"]["failed"], fault.place(target.topology),
                              causes[0]["place"] if causes else None, causes[0]["cause"] if causes else ""))
     return matrix(healthy, rows)

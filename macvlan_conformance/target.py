@@ -17,15 +17,18 @@ from .topology import Pod, Topology
 from .verdicts import Verdict
 
 
-LAB_CAPABILITIES = frozenset(Capability) - {Capability.NETWORK_OBJECTS}  # it builds its networks from the topology
+# The lab builds its networks from the topology (no NADs) and runs no Services (no kube-proxy, no API server).
+LAB_CAPABILITIES = frozenset(Capability) - {Capability.NETWORK_OBJECTS, Capability.SERVICE_ROUTING}
 
 
 def target_capabilities(kind: str) -> frozenset[Capability]:
-    """The most a target of ``kind`` can have, known before anything is deployed (for collection): the lab
-    has every capability; a cluster can at most show host facts, never hand over its bonds."""
+    """The most a target of ``kind`` (lab, cluster, kube) can have, known before anything is deployed (for
+    collection): the lab has every capability but the cluster's objects; a cluster can at most show host
+    facts, never hand over its bonds or recreate a NIC with its address; the kube lab runs no kube-proxy."""
     if kind == "lab":
         return LAB_CAPABILITIES
-    return frozenset({Capability.MASTER_IFINDEX, Capability.MASTER_MTU, Capability.NETWORK_OBJECTS})
+    cluster = frozenset({Capability.MASTER_IFINDEX, Capability.MASTER_MTU, Capability.NETWORK_OBJECTS})
+    return cluster if kind == "kube" else cluster | {Capability.SERVICE_ROUTING}
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,15 @@ class Target(ABC):
     @abstractmethod
     def try_create_pod(self, pod: Pod) -> Admission:
         """Create ``pod``, report whether it was admitted, and remove it again."""
+
+    def service_address(self) -> tuple[str, int]:
+        """The ClusterIP and port of Service ``default/kubernetes`` (with ``Capability.SERVICE_ROUTING``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no Services")
+
+    def recreate_nic(self, pod: str, ifname: str) -> str:
+        """Recreate the macvlan NIC ``ifname`` of ``pod`` with its address and a new MAC, as a restarted pod's
+        sandbox gets it (with ``Capability.NIC_RECREATION``); returns the new MAC."""
+        raise NotImplementedError(f"{type(self).__name__} cannot recreate a pod NIC with its address")
 
     # --- faults (resilience) ---------------------------------------------------------------------
     @abstractmethod

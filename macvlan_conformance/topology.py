@@ -26,6 +26,7 @@ MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 MAX_POOL_NAME = 63 - len("mc-") - 16 - len("-")  # the SpiderIPPool of a cluster run: mc-<run id>-<name>
 MAX_POOL_ADDRESSES = 1 << 16    # a /16 of pod addresses; pools are expanded address by address
 NetworkType = Literal["standalone", "overlay"]
+CoordinatorMode = Literal["auto", "underlay", "overlay", "disabled"]
 MacvlanMode = Literal["bridge", "private", "vepa", "passthru"]
 
 
@@ -82,6 +83,8 @@ class Overlay(_Model):
     # Interfaces the cluster's kernel or overlay CNI puts into every pod beside the attachments (calico's
     # IPIP tunl0, the fallback devices of loaded tunnel modules: gre0, sit0, ...): tolerated, never judged.
     extra_interfaces: list[str] = Field(default_factory=list, alias="extraInterfaces", max_length=32)
+    # The cluster's Service CIDR (kube-apiserver --service-cluster-ip-range): the coordinator routes it to the node.
+    service_cidr: IPv4Network | None = Field(default=None, alias="serviceCIDR")
 
     @field_validator("extra_interfaces")
     @classmethod
@@ -173,6 +176,26 @@ class IPPool(_Model):
         return tuple(seen)
 
 
+class Coordinator(_Model):
+    """Spiderpool's coordinator chained after the network's macvlan plugin, as a SpiderMultusConfig's
+    ``coordinator`` spec sets it (its CRD's defaults: mode auto, tunePodRoutes true, hostRuleTable 500;
+    ``podDefaultRouteNIC`` empty: the first NIC keeps the default route). What it does: ``coordinator.py``."""
+
+    mode: CoordinatorMode = "auto"
+    pod_default_route_nic: str = Field(default="", alias="podDefaultRouteNIC", max_length=15)
+    tune_pod_routes: bool = Field(default=True, alias="tunePodRoutes")
+    hijack_cidr: list[IPv4Network] = Field(default_factory=list, alias="hijackCIDR", max_length=64)
+    host_rule_table: int = Field(default=500, alias="hostRuleTable", ge=1, le=252)
+
+    @field_validator("pod_default_route_nic")
+    @classmethod
+    def _ifname(cls, value: str) -> str:
+        if value and not IFNAME_RE.match(value):
+            raise ValueError(f"{value[:20]!r} is not an interface name; name a pod NIC like eth0 or net1, or leave it "
+                             f"empty (the first NIC keeps the default route)")
+        return value
+
+
 class Network(_Model):
     """A NetworkAttachmentDefinition: a macvlan on ``master`` with addresses from ``ippool``.
 
@@ -188,6 +211,7 @@ class Network(_Model):
     ippool: str
     mtu: int | None = Field(default=None, ge=576, le=9216)
     clean_gateway_setting: bool | None = Field(default=None, alias="cleanGateway")
+    coordinator: Coordinator | None = None  # chained after macvlan (absent: no coordinator in the NAD)
 
     _check_name = field_validator("name", "namespace")(lambda cls, v: _dns_label(v))
 

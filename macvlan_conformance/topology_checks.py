@@ -48,6 +48,14 @@ def _check_vlans(t: Topology) -> None:
                                     f"give each VLAN its own subnet")
         if vlan.subnet.overlaps(t.overlay.pod_cidr):
             raise TopologyError(f"vlans[{i}].subnet: {vlan.subnet} overlaps overlay.podCIDR {t.overlay.pod_cidr}")
+        service = t.overlay.service_cidr
+        if service is not None and vlan.subnet.overlaps(service):
+            raise TopologyError(f"overlay.serviceCIDR: {service} overlaps vlans[{i}].subnet {vlan.subnet} (the "
+                                f"coordinator routes the Service CIDR to the node, so that VLAN would be unreachable "
+                                f"from its pods); write the cluster's --service-cluster-ip-range, outside every VLAN")
+    if t.overlay.service_cidr is not None and t.overlay.service_cidr.overlaps(t.overlay.pod_cidr):
+        raise TopologyError(f"overlay.serviceCIDR: {t.overlay.service_cidr} overlaps overlay.podCIDR "
+                            f"{t.overlay.pod_cidr}; write the cluster's --service-cluster-ip-range")
 
 
 def _check_switch(t: Topology) -> None:

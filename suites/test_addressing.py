@@ -1,4 +1,5 @@
-"""addressing: every pod address belongs to exactly one interface in its VLAN.
+"""addressing: every pod address belongs to exactly one interface in its VLAN, and peers follow an address
+that moves to a new MAC.
 
 MUST lines: the check registry (macvlan_conformance/checks.py), listed in reports/catalogue.yaml.
 """
@@ -8,4 +9,9 @@ import pytest
 
 @pytest.mark.check("addressing.unique-ip")
 def test_unique_ip(case, conformance, request):
+    conformance.verify(request, case)
+
+
+@pytest.mark.check("addressing.ip-reuse")
+def test_ip_reuse(case, conformance, request):
     conformance.verify(request, case)

@@ -19,7 +19,9 @@ pipe that was already closed (whose fd number another thread's socket may have r
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import random
 import re
 import subprocess
@@ -63,8 +65,9 @@ def _ipv4(nic: NetworkInterface) -> str:
 
 # --- describe ------------------------------------------------------------------------------------
 def describe() -> dict:
-    """Links (kind, macvlan mode, VLAN id, MAC, MTU, parent ifindex/netnsid, master ifindex), addresses,
-    routes and neighbours."""
+    """Links (kind, macvlan mode, VLAN id, MAC, MTU, parent ifindex/netnsid, master ifindex), IPv4 addresses and
+    global IPv6 addresses, main-table routes, the other tables' routes and the rules (policy routing), and
+    neighbours."""
     with IPRoute() as ipr:
         names = {}
         links = []
@@ -88,6 +91,8 @@ def describe() -> dict:
             })
         addresses = [{"ifname": names.get(a["index"]), "address": a.get_attr("IFA_ADDRESS"),
                       "prefixlen": a["prefixlen"]} for a in ipr.get_addr(family=2)]
+        addresses6 = [{"ifname": names.get(a["index"]), "address": a.get_attr("IFA_ADDRESS"),  # global scope only
+                       "prefixlen": a["prefixlen"]} for a in ipr.get_addr(family=10) if a["scope"] == 0]
         routes = []
         for r in ipr.get_routes(family=2, table=254):
             dst = r.get_attr("RTA_DST")
@@ -95,7 +100,19 @@ def describe() -> dict:
                            "gateway": r.get_attr("RTA_GATEWAY"), "dev": names.get(r.get_attr("RTA_OIF"))})
         neighbours = [{"ip": n.get_attr("NDA_DST"), "mac": n.get_attr("NDA_LLADDR"), "dev": names.get(n["ifindex"]),
                        "state": n["state"]} for n in ipr.get_neighbours(family=2)]
-    return {"links": links, "addresses": addresses, "routes": routes, "neighbours": neighbours}
+        policy_routes = []  # routes of the other tables (policy routing), main and local left out
+        for r in ipr.get_routes(family=2):  # every table
+            table = r.get_attr("RTA_TABLE") or r["table"]
+            if table in (254, 255) or r["type"] != 1:  # main, local; unicast routes only
+                continue
+            dst = r.get_attr("RTA_DST")
+            policy_routes.append({"table": table, "dst": f"{dst}/{r['dst_len']}" if dst else "0.0.0.0/0",
+                                  "gateway": r.get_attr("RTA_GATEWAY"), "dev": names.get(r.get_attr("RTA_OIF"))})
+        rules = [{"priority": rule.get_attr("FRA_PRIORITY"), "table": rule.get_attr("FRA_TABLE") or rule["table"],
+                  "src": f"{rule.get_attr('FRA_SRC')}/{rule['src_len']}" if rule.get_attr("FRA_SRC") else None,
+                  "fwmark": rule.get_attr("FRA_FWMARK")} for rule in ipr.get_rules(family=2)]
+    return {"links": links, "addresses": addresses, "addresses6": addresses6, "routes": routes,
+            "neighbours": neighbours, "policy_routes": policy_routes, "rules": rules}
 
 
 # --- ARP -----------------------------------------------------------------------------------------
@@ -157,10 +174,10 @@ def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1
     return result
 
 
-def sys_ping(dst: str, iface: str, count: int = 1, timeout: float = 1.0, size: int | None = None,
+def sys_ping(dst: str, iface: str | None = None, count: int = 1, timeout: float = 1.0, size: int | None = None,
              df: bool = False) -> dict:
-    """The pod's own ``ping`` command, as a user would type it."""
-    argv = ["ping", "-n", "-c", str(count), "-W", str(max(1, round(timeout))), "-I", iface]
+    """The pod's own ``ping`` command, as a user would type it (without ``iface``: where the routes send it)."""
+    argv = ["ping", "-n", "-c", str(count), "-W", str(max(1, round(timeout)))] + (["-I", iface] if iface else [])
     if size is not None:
         argv += ["-s", str(size)]
     if df:
@@ -220,6 +237,29 @@ def arp_announce(iface: str, ips: list[str], gap: float = 0.002) -> dict:
     return {"iface": iface, "sent": len(frames)}
 
 
+def tcp_connect(ip: str, port: int, timeout: float = 2.0) -> dict:
+    """A TCP connection to ``ip:port`` as the pod's routing table sends it (no interface given): whether the
+    handshake completed, the local address it left from, and the error otherwise."""
+    started = time.monotonic()
+    try:
+        with socket.create_connection((ip, port), timeout=timeout) as sock:
+            local = sock.getsockname()
+        return {"ip": ip, "port": port, "ok": True, "local": f"{local[0]}:{local[1]}",
+                "elapsed_ms": round((time.monotonic() - started) * 1000, 1)}
+    except OSError as exc:
+        return {"ip": ip, "port": port, "ok": False, "error": f"{type(exc).__name__}: {exc}",
+                "elapsed_ms": round((time.monotonic() - started) * 1000, 1)}
+
+
+def route_get(dst: str) -> dict:
+    """The kernel's route to ``dst`` from this pod (``ip route get``): device, gateway, source."""
+    proc = subprocess.run(["ip", "-j", "route", "get", dst], capture_output=True, text=True, timeout=5)
+    if proc.returncode != 0:
+        return {"dst": dst, "error": (proc.stderr or proc.stdout).strip()}
+    route = (json.loads(proc.stdout) or [{}])[0]
+    return {"dst": dst, "dev": route.get("dev"), "gateway": route.get("gateway"), "src": route.get("prefsrc")}
+
+
 def whoami() -> dict:
     """The serving process and the network namespace this agent works in (its thread's)."""
     return {"pid": os.getpid(), "netns_inode": os.stat("/proc/thread-self/ns/net").st_ino}
@@ -228,4 +268,5 @@ def whoami() -> dict:
 OPERATIONS = {
     "describe": describe, "arp": arp, "ping": ping, "sys_ping": sys_ping, "sniff_start": sniff_start,
     "sniff_stop": sniff_stop, "broadcast": broadcast, "arp_announce": arp_announce, "whoami": whoami,
+    "tcp_connect": tcp_connect, "route_get": route_get,
 }

@@ -59,10 +59,33 @@ def nad_differences(network: Network, nad: dict | None, ipam: str = "spiderpool"
             found.append(f"{field} {have if have is not None else 'unset'} (topology: "
                          f"{want if want is not None else 'unset, the master MTU'})")
     found += _ipam_differences(network, macvlan.get("ipam") or {}, ipam)
-    chained = [str(p.get("type")) for p in plugins if isinstance(p, dict) and p is not macvlan]
+    coordinator = next((p for p in plugins if isinstance(p, dict) and p.get("type") == "coordinator"), None)
+    found += _coordinator_differences(network, coordinator)
+    chained = [str(p.get("type")) for p in plugins if isinstance(p, dict) and p is not macvlan and p is not coordinator]
     if chained:
         found.append(f"chains {', '.join(chained)}, which the topology does not model (its expectations may not hold)")
     return [f"NAD {network.ref}: {line}" for line in found]
+
+
+def _coordinator_differences(network: Network, plugin: dict | None) -> list[str]:
+    """The chained coordinator against the topology's: whether it is there, its mode (absent: auto, the
+    SpiderCoordinator default; ``disable`` is the plugin's spelling of disabled), tunePodRoutes (absent: true)
+    and podDefaultRouteNic (spidernet-io/spiderpool cmd/coordinator/cmd/cni_types.go ``Config``)."""
+    want = network.coordinator
+    if plugin is None:
+        return ["does not chain the coordinator (topology: coordinator in mode " + want.mode + ")"] if want else []
+    if want is None:
+        return ["chains the coordinator, which the topology does not declare for this network (add coordinator: "
+                "{mode: ...} to it)"]
+    mode = plugin.get("mode") or "auto"
+    found = []
+    for field, have, wanted in (("coordinator mode", "disabled" if mode == "disable" else mode, want.mode),
+                                ("coordinator tunePodRoutes", plugin.get("tunePodRoutes", True), want.tune_pod_routes),
+                                ("coordinator podDefaultRouteNic", plugin.get("podDefaultRouteNic", ""),
+                                 want.pod_default_route_nic)):
+        if have != wanted:
+            found.append(f"{field} {have!r} (topology: {wanted!r})")
+    return found
 
 
 def _ipam_differences(network: Network, ipam_conf: dict, ipam: str) -> list[str]:

@@ -39,6 +39,7 @@ CALLS: dict[tuple[str, str], tuple[Permission, ...]] = {
     ("target", "read_namespaced_pod"): ((CORE, "pods", "get"),),
     ("target", "delete_namespaced_pod"): ((CORE, "pods", "delete"),),
     ("target", "list_namespaced_event"): ((CORE, "events", "list"),),
+    ("target", "read_namespaced_service"): ((CORE, "services", "get"),),  # default/kubernetes (services.cluster-ip)
     # exec_agent.py: exec over a WebSocket is a GET, which the API server also authorizes as create from
     # Kubernetes 1.35 (AuthorizePodWebsocketUpgradeCreatePermission, kubernetes/kubernetes#134577)
     ("exec_agent", "connect_get_namespaced_pod_exec"): ((CORE, "pods/exec", "get"), (CORE, "pods/exec", "create")),

@@ -50,9 +50,11 @@ class ClusterTarget(Target):
     kind = "cluster"
 
     def __init__(self, cluster: Cluster, topology: Topology, scope: RunScope, *, image: str, ipam: str = "spiderpool",
-                 report: PreflightReport | None = None, host_probe: bool = False, create_networks: bool = True):
+                 report: PreflightReport | None = None, host_probe: bool = False, create_networks: bool = True,
+                 services: bool = True):
         """``topology`` is already scoped to ``scope`` (``scoped_topology``). With ``host_probe`` the run has
-        one hostNetwork probe pod per node (see ``hostprobe``)."""
+        one hostNetwork probe pod per node (see ``hostprobe``). ``services``: the cluster answers Services on
+        their ClusterIPs (kube-proxy or a replacement; the kube lab runs none)."""
         self.cluster = cluster
         self.topology = topology
         self.scope = scope
@@ -61,6 +63,7 @@ class ClusterTarget(Target):
         self.report = report or PreflightReport()
         self.host_probe = host_probe
         self.create_networks = create_networks
+        self.services = services
         self._probed_links: dict[str, dict[str, HostLink]] = {}  # node -> ifname -> link, via the host probe
         self._status: dict[str, list[dict]] = {}
         self._agents: dict[str, AgentClient] = {}
@@ -78,6 +81,8 @@ class ClusterTarget(Target):
         """Host facts come from the host probe (ifindexes and MTUs) or kubernetes-nmstate (MTUs only);
         a cluster's bond members are not ours to take down."""
         objects = {Capability.NETWORK_OBJECTS}  # the NADs and pools, as the API server stores them
+        if self.services:
+            objects.add(Capability.SERVICE_ROUTING)
         if self.host_probe:
             return frozenset({Capability.MASTER_IFINDEX, Capability.MASTER_MTU} | objects)
         return frozenset(({Capability.MASTER_MTU} if self.report.host_links else set()) | objects)
@@ -199,6 +204,12 @@ class ClusterTarget(Target):
             read = call(self.cluster, f"read pod {pod}", self.cluster.core.read_namespaced_pod, pod, self.namespace)
             self._status[pod] = json.loads((read.metadata.annotations or {}).get(ann.NETWORK_STATUS, "[]"))
         return self._status[pod]
+
+    def service_address(self) -> tuple[str, int]:
+        """Service default/kubernetes: its ClusterIP and first port (every cluster has it)."""
+        service = call(self.cluster, "read Service default/kubernetes", self.cluster.core.read_namespaced_service,
+                       "kubernetes", "default")
+        return service.spec.cluster_ip, service.spec.ports[0].port
 
     def vlanif_mac(self, vlan: int) -> str | None:
         given = next((v.gateway_mac for v in self.topology.vlans if v.id == vlan), None)

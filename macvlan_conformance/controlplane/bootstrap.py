@@ -92,7 +92,7 @@ def install_networks(api: client.ApiClient, topology: Topology) -> None:
                "metadata": {"name": pool.name, "labels": {LAB_LABEL: "network"}}, "spec": manifests.ippool_spec(pool)}
         custom.create_cluster_custom_object("spiderpool.spidernet.io", "v2beta1", "spiderippools", obj)
     for network in topology.networks:
-        config = netconf.macvlan_conflist(network, installed_ipam(network))
+        config = netconf.macvlan_conflist(network, installed_ipam(network), cluster_cidrs=netconf.cluster_cidrs(topology))
         obj = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
                "metadata": {"name": network.name, "namespace": network.namespace, "labels": {LAB_LABEL: "network"},
                             "annotations": {manifests.NETWORK_TYPE_ANNOTATION: f"macvlan-{network.type}"}},

@@ -24,6 +24,8 @@ A place is a *token*, a tuple naming one part of the network and one way it can 
 | ``("l2-leak", a, b)`` | VLANs a < b are one broadcast domain |
 | ``("address", pod, ifname)`` | another host claims the interface's address |
 | ``("overlay",)``, ``("admission",)``, ``("pod", pod)`` | the overlay; the attachment rules; one pod's facts |
+| ``("host-route", pod)`` | the coordinator's veth0 path between the pod and its node (the node's route back) |
+| ``("announce",)`` | gratuitous ARP does not reach other nodes: peers keep a moved address's old MAC |
 
 A result that *passed* bears on every place that would have made it fail: it contradicts them. A *silent*
 failure bears on the places along its path. A *wrong* answer bears only on the places that can produce

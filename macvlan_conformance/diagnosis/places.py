@@ -15,14 +15,14 @@ KINDS = {  # token kind -> place kind
     "node": "node", "bond": "node", "member": "bond-member", "port-mtu": "switch-port", "vlanif": "vlanif",
     "vlanif-mtu": "vlanif", "gateway-ip": "address", "router": "router", "router-filter": "router",
     "pair": "vlan-pair", "pair-1": "vlan-pair", "l2-leak": "vlan-pair", "overlay": "overlay",
-    "admission": "admission", "pod": "pod",
+    "admission": "admission", "pod": "pod", "announce": "announcements", "host-route": "host-route",
 }
 # The order of preference between places that explain the same results equally well (the same records
 # through them): the narrower claim first (one VLAN pair before every pair), a network's mode or VLAN before
 # one interface's (macvlan mode and master are settings of a network), one interface's link before its network.
 PREFERENCE = ("net-mode", "net-vlan", "net-mtu", "if", "if-vlan", "route", "if-mode", "if-mtu", "address",
               "net-down", "member", "node-vlan", "master", "node", "bond", "port-mtu", "vlanif", "vlanif-mtu",
-              "gateway-ip", "pair-1", "pair", "l2-leak", "router-filter", "router", "overlay", "admission", "pod")
+              "gateway-ip", "pair-1", "pair", "l2-leak", "router-filter", "router", "overlay", "announce", "host-route", "admission", "pod")
 assert set(PREFERENCE) == set(KINDS)
 
 
@@ -51,7 +51,7 @@ def place(token: Token, paths: Paths) -> dict:
         out.update(src_vlan=args[0], dst_vlan=args[1], direction="both")
     elif kind == "pair-1":
         out.update(src_vlan=args[0], dst_vlan=args[1])
-    elif kind == "pod":
+    elif kind in ("pod", "host-route"):
         out["pod"] = args[0]
     return out
 
@@ -103,6 +103,10 @@ def cause(token: Token, paths: Paths, explained: list[Observation]) -> str:
         "l2-leak": lambda: f"VLAN {a[0]} and VLAN {a[1]} are one broadcast domain (bridged somewhere)",
         "overlay": lambda: "the overlay network does not connect its pods",
         "admission": lambda: "the cluster does not enforce the multus-underlay attachment rules",
+        "host-route": lambda: f"{a[0]}'s node does not answer it through veth0: the coordinator's route back to "
+                              f"the pod (its address via the host veth, in the host rule table) or the veth is missing",
+        "announce": lambda: "address announcements (gratuitous ARP) do not reach pods on other nodes: a pod whose "
+                            "address moves to a new MAC stays unreachable until its peers' neighbour entries expire",
         "pod": lambda: f"{a[0]}'s network-status or annotations do not match what it has",
     }
     return sentences[kind]()
@@ -148,6 +152,8 @@ def describe(where: dict) -> str:
         "bond-member": lambda: f"{where['node']}'s bond member {where['member']}",
         "switch-port": lambda: f"{where['node']}'s switch ports", "vlanif": lambda: f"vlanif {where['vlan']}",
         "router": lambda: "the router", "overlay": lambda: "the overlay", "admission": lambda: "the admission",
+        "announcements": lambda: "the address announcements",
+        "host-route": lambda: f"the coordinator's path between {where['pod']} and its node",
         "vlan-pair": lambda: (f"VLAN {where['src_vlan']} -> VLAN {where['dst_vlan']}" if "direction" not in where
                               else f"VLANs {where['src_vlan']} and {where['dst_vlan']}"),
         "pod": lambda: f"pod {where['pod']}",

@@ -148,6 +148,33 @@ def _own_master(obs, case: ex.Case, paths: Paths) -> set[Token]:
     return paths.master_ip(case.control)
 
 
+def _ip_reuse(obs, case: ex.Case, paths: Paths) -> set[Token]:
+    """A peer following an address to its new MAC: the L2 path between the two (the control's too), and the
+    announcement (gratuitous ARP) that must reach the peer's kernel."""
+    return paths.l2(case.src, case.dst) | {("announce",)}
+
+
+def _host(obs, case: ex.Case, paths: Paths) -> set[Token]:
+    """A pod's own ping to a node: through veth0, the coordinator's path (the node's route back); blocked at
+    its own master, the control's path or the interface's mode; otherwise the L2 or routed path to the node's
+    bond on the native VLAN."""
+    node, native, src = case.params.get("node"), paths.native, case.src
+    if case.params.get("dev") == "veth0":
+        return {("host-route", src.pod)}
+    if case.expected == Verdict.BLOCKED:
+        if obs.mode == "wrong":
+            return {("if-mode", src.pod, src.ifname)}
+        control = case.control.src
+        return ({("if", control.pod, control.ifname), ("if-vlan", control.pod, control.ifname)}
+                | paths.trunk(control.node, native) | paths.trunk(node, native))
+    if case.expected == Verdict.REACHABLE_L2:
+        return {("if", src.pod, src.ifname), ("if-vlan", src.pod, src.ifname)} | paths.trunk(src.node, native) \
+            | paths.trunk(node, native)
+    low, high = sorted((src.vlan, native))
+    return paths.gateway(src) | paths.trunk(node, native) | {
+        ("vlanif", native), ("router",), ("router-filter",), ("pair", low, high), ("route", src.pod, src.ifname)}
+
+
 def _mtu(obs, case: ex.Case, paths: Paths) -> set[Token]:
     return paths.mtu(case.src)
 
@@ -160,7 +187,8 @@ CASE_RULES = {
     "intra-vlan.same-node": _intra, "intra-vlan.cross-node": _intra, "inter-vlan.routed": _routed,
     "inter-vlan.ttl-expiry": _ttl, "gateway.arp": _gateway, "addressing.unique-ip": _unique_ip,
     "isolation.cross-vlan-arp": _cross_arp, "isolation.broadcast": _broadcast, "isolation.own-master": _own_master,
-    "mtu.df-ping": _mtu, "overlay.coexistence": _overlay,
+    "mtu.df-ping": _mtu, "overlay.coexistence": _overlay, "addressing.ip-reuse": _ip_reuse,
+    "host.node-reachability": _host,
 }
 
 

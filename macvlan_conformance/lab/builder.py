@@ -2,7 +2,8 @@
 
 ``build_lab(topology, path, name)`` returns the ``LabState`` of a running lab (saved to its state file)
 or, on any error or interrupt, removes everything it made and re-raises. ``PodFactory`` attaches pods
-with the real CNI plugins and enforces the multus-underlay contract.
+with the real CNI plugins (and the coordinator stand-in where a network chains it); a failing ADD refuses the
+pod, as a failed sandbox does in a cluster.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from filelock import FileLock
 
 from .. import netconf
 from ..netns import iproute
-from ..topology import Attachment, Pod, Topology, attachment_rule_violation, resolve_attachments
+from ..topology import Attachment, Pod, Topology, resolve_attachments
 from . import cleanup, multus, neighbours
-from .cni import CniRuntime, RuntimeConf, find_plugin_dir
+from .cni import CniError, CniRuntime, RuntimeConf, find_plugin_dir
 from .commands import CommandError, run
 from .names import LabNames, PREFIX
 from .ippool import PoolAllocator
@@ -241,18 +242,22 @@ class PodFactory:
         self.t = topology
         self.state = state
         self.names = LabNames(state.name)
-        self.plugin_dir = find_plugin_dir()
         self.run_dir = Path(state.run_dir)
+        self.plugin_dirs = [find_plugin_dir(), self.run_dir / "cni-bin"]  # the real plugins, then the stand-ins
+        if any(n.coordinator is not None for n in topology.networks) and not (self.plugin_dirs[1] / "coordinator").exists():
+            from ..coordinator_standin.plugin import install_plugin
+            install_plugin(self.plugin_dirs[1])
         self.pools = PoolAllocator(self.run_dir / "ippools")
 
     def _runtime(self, node: str) -> CniRuntime:
-        return CniRuntime(self.plugin_dir, self.run_dir / "cni-cache", self.state.nodes[node].netns)
+        return CniRuntime(self.plugin_dirs, self.run_dir / "cni-cache", self.state.nodes[node].netns)
 
     def _conflist(self, att: Attachment, node: str, container_id: str, override: dict | None = None) -> dict:
         if att.network is None:
             return netconf.overlay_conflist(self.t, node, self.run_dir / "ipam" / node, LabNames.OVERLAY_BRIDGE)
         address = self.pools.allocate(att.pool, f"{container_id}/{att.ifname}")
-        conflist = netconf.macvlan_conflist(att.network, netconf.static_ipam(att.pool, address, att.default_route))
+        conflist = netconf.macvlan_conflist(att.network, netconf.static_ipam(att.pool, address, att.default_route),
+                                            cluster_cidrs=netconf.cluster_cidrs(self.t))
         conflist["plugins"][0].update(override or {})
         return conflist
 
@@ -263,17 +268,15 @@ class PodFactory:
                            multus.cni_args(pod.namespace, pod.name, cid, uid))
 
     def check_allowed(self, pod: Pod) -> list[Attachment]:
-        """Multus + the multus-underlay contract: the attachments, or ``PodRefused``."""
+        """Multus' reading of the pod: its attachments, or ``PodRefused`` (no such node, annotations that do
+        not resolve). The multus-underlay contract is not checked here: what enforces it in a cluster, the
+        coordinator in an explicit mode, refuses at CNI ADD (``create``), as it does here."""
         if pod.node not in self.state.nodes:
             raise PodRefused(pod.name, f"node {pod.node!r} does not exist in this lab")
         try:
-            attachments = resolve_attachments(self.t, pod)
+            return resolve_attachments(self.t, pod)
         except ValueError as exc:
             raise PodRefused(pod.name, str(exc)) from None
-        violation = attachment_rule_violation(attachments)
-        if violation:
-            raise PodRefused(pod.name, violation)
-        return attachments
 
     def create_many(self, pods: list[Pod]) -> None:
         plans = [(pod, self.check_allowed(pod)) for pod in pods]
@@ -296,7 +299,12 @@ class PodFactory:
             _create_namespaces([self.names.pod_ns(pod.name)])
             try:
                 pod_state = self._attach(pod, attachments)
+            except CniError as exc:  # as Multus: the delegates added so far are deleted, the sandbox fails
+                self._detach(pod, attachments)
+                cleanup.delete_namespaces([self.names.pod_ns(pod.name)])
+                raise PodRefused(pod.name, f"failed to create the pod sandbox: {exc}") from None
             except BaseException:
+                self._detach(pod, attachments)
                 cleanup.delete_namespaces([self.names.pod_ns(pod.name)])
                 raise
             fresh = LabState.load(self.names.state_file)
@@ -305,6 +313,19 @@ class PodFactory:
             fresh.save(self.names.state_file)
             self.state = fresh
         return pod_state
+
+    def _detach(self, pod: Pod, attachments: list[Attachment]) -> None:
+        """CNI DEL of every attachment in reverse order (idempotent; a failing DEL is left behind with the
+        namespace, which is deleted next) and the pool addresses released."""
+        runtime = self._runtime(pod.node)
+        cid = self.names.container_id(pod.name)
+        for att in reversed(attachments):
+            try:
+                runtime.delete(self._conflist(att, pod.node, cid), self._runtime_conf(pod, att.ifname))
+            except CniError:
+                pass
+            if att.pool:
+                self.pools.release(att.pool, f"{cid}/{att.ifname}")
 
     def delete(self, name: str) -> None:
         """CNI DEL of every attachment (reverse order), then remove the pod's namespace."""

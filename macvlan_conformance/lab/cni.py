@@ -47,12 +47,21 @@ class RuntimeConf:
 
 
 class CniRuntime:
-    """Runs plugins from ``plugin_dir`` inside ``exec_netns``; caches results under ``cache_dir``."""
+    """Runs plugins found in ``plugin_dir`` (a directory, or a list searched in order, as ``CNI_PATH``) inside
+    ``exec_netns``; caches results under ``cache_dir``."""
 
-    def __init__(self, plugin_dir: Path, cache_dir: Path, exec_netns: str | None):
-        self.plugin_dir = plugin_dir
+    def __init__(self, plugin_dir: Path | list[Path], cache_dir: Path, exec_netns: str | None):
+        self.plugin_dirs = [Path(d) for d in (plugin_dir if isinstance(plugin_dir, list) else [plugin_dir])]
         self.cache_dir = cache_dir
         self.exec_netns = exec_netns
+
+    def _binary(self, plugin: str) -> Path:
+        """The plugin's executable: the first directory that has it (libcni's FindInPath)."""
+        for directory in self.plugin_dirs:
+            if (directory / plugin).exists():
+                return directory / plugin
+        raise CniError(plugin, "ADD", "", None, f'failed to find plugin "{plugin}" in path '
+                       f'{[str(d) for d in self.plugin_dirs]}')
 
     # --- the three verbs -------------------------------------------------------------------------
     def add(self, conflist: dict, rt: RuntimeConf) -> dict:
@@ -107,9 +116,9 @@ class CniRuntime:
         env = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             "CNI_COMMAND": command, "CNI_CONTAINERID": rt.container_id, "CNI_NETNS": rt.netns_path,
-            "CNI_IFNAME": rt.ifname, "CNI_ARGS": rt.args, "CNI_PATH": str(self.plugin_dir),
+            "CNI_IFNAME": rt.ifname, "CNI_ARGS": rt.args, "CNI_PATH": ":".join(str(d) for d in self.plugin_dirs),
         }
-        argv = in_netns(self.exec_netns, [str(self.plugin_dir / plugin)])
+        argv = in_netns(self.exec_netns, [str(self._binary(plugin))])
         proc = subprocess.run(argv, input=json.dumps(conf), env=env, capture_output=True, text=True, timeout=60)
         if proc.returncode != 0:
             try:

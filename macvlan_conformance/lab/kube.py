@@ -58,11 +58,13 @@ def start(topology: Topology, topology_path: str, lab: str, progress) -> KubeSta
 
 def _node_agent_config(plane: ControlPlane, topology: Topology, topology_path: str, lab: str,
                        bin_dir: Path) -> Path:
+    from ..coordinator_standin.plugin import install_plugin as install_coordinator
     from ..spiderpool_standin.plugin import install_plugin
     names = LabNames(lab)
     cni_bin = names.run_dir / "cni-bin"
     cni_bin.mkdir(exist_ok=True)
     install_plugin(cni_bin)
+    install_coordinator(cni_bin)
     nodes = []
     for node in topology.nodes:
         kubeconfig = plane.issue_user(f"system:node:{node.name}", ("system:nodes",))

@@ -14,7 +14,9 @@ def network_statuses(network_name: str, result: dict, default: bool) -> list[dic
     """One entry per result interface that has a ``sandbox``; IPs mapped by ``ips[].interface``; ``gateway``
     from the result's default routes, on every entry (network-attachment-definition-client
     ``pkg/utils/net-attach-def.go`` ``CreateNetworkStatuses``: ``routes[].gw`` of routes to 0.0.0.0/0 or ::/0);
-    ``dns`` always, ``default`` only when true. A default route without ``gw`` gives ``"<nil>"``, as the Go
+    ``dns`` always, ``default`` only when true, ``mtu`` where the result's interface has one (``omitempty``), and
+    an address without ``interface`` on the last sandbox interface (network-attachment-definition-client
+    v1.7.6, the version Multus v4.2.3 builds with). A default route without ``gw`` gives ``"<nil>"``, as the Go
     code prints a nil ``net.IP`` (seen from the real Multus on the overlay's eth0)."""
     entries = []
     interfaces = result.get("interfaces", [])
@@ -25,9 +27,13 @@ def network_statuses(network_name: str, result: dict, default: bool) -> list[dic
         ips = [ip["address"].split("/")[0] for ip in result.get("ips", []) if ip.get("interface") == index]
         entry = {"name": network_name, "interface": iface["name"], "ips": ips, "mac": iface.get("mac", ""),
                  "default": default, "dns": result.get("dns", {})}
+        if iface.get("mtu"):  # `mtu,omitempty`: only results of CNI 1.1 plugins carry it
+            entry["mtu"] = iface["mtu"]
         if gateways:
             entry["gateway"] = gateways
         if not default:
             entry.pop("default")
         entries.append(entry)
+    if entries:  # an address without ``interface`` belongs to the last sandbox interface
+        entries[-1]["ips"] += [ip["address"].split("/")[0] for ip in result.get("ips", []) if "interface" not in ip]
     return entries

@@ -7,6 +7,8 @@ marks and on nothing else.
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 import re
 from dataclasses import dataclass
@@ -61,7 +63,9 @@ class LabNames:
         return f"{self.ns_prefix}pod-{pod}"
 
     def container_id(self, pod: str) -> str:
-        return f"{self.ns_prefix}{pod}"
+        """A 64-hex ID as container runtimes make them, derived from the lab and pod (plugins cut it: the
+        coordinator names its host veth ``veth`` + the first 11 characters)."""
+        return hashlib.sha256(f"{self.ns_prefix}{pod}".encode()).hexdigest()
 
     # link names inside the fabric namespace (global to the lab's OVS instance). A bond member is named by
     # its index, not by its NIC name (which may take all 15 bytes): the node end of member j of node i

@@ -36,6 +36,7 @@ class LabTarget(Target):
 
     def __init__(self, state_file: Path):
         self.state_file = Path(state_file)
+        self._state_stamp = self._stamp()
         self.state = LabState.load(self.state_file)
         self.topology = load_topology(self.state.topology_path)
         self.names = LabNames(self.state.name)
@@ -46,10 +47,18 @@ class LabTarget(Target):
 
     def reload(self) -> None:
         """Re-read the state file (after a pod was re-attached)."""
+        self._state_stamp = self._stamp()
         self.state = LabState.load(self.state_file)
+
+    def _stamp(self) -> tuple[int, int]:
+        stat = self.state_file.stat()
+        return stat.st_mtime_ns, stat.st_size
 
     # --- facts -----------------------------------------------------------------------------------
     def network_status(self, pod: str) -> list[dict]:
+        """As the state file says now: another process of the run (an xdist worker) may have recreated a NIC."""
+        if self._stamp() != self._state_stamp:
+            self.reload()
         return self.state.pods[pod].network_status
 
     def vlanif_mac(self, vlan: int) -> str | None:
@@ -98,6 +107,13 @@ class LabTarget(Target):
         detail = ", ".join(f"{i.ifname}={i.network}" for i in created.interfaces)
         factory.delete(pod.name)
         return Admission(Verdict.CREATED, f"pod came up with {detail}")
+
+    def recreate_nic(self, pod: str, ifname: str) -> str:
+        """CNI DEL and ADD of the NIC with the real plugins (its pool address kept, a new MAC from the macvlan
+        plugin, which announces it with a gratuitous ARP as on any ADD)."""
+        state = PodFactory(self.topology, self.state).reattach(pod, ifname)
+        self.reload()
+        return state.interface(ifname).mac
 
     # --- faults ------------------------------------------------------------------------------------
     # Bond members are named as in the topology (``enp175s0f0np0``) in and out; the lab's own link names

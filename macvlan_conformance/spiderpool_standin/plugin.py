@@ -25,7 +25,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shlex
 import signal
 import sys
 import threading
@@ -261,15 +260,5 @@ def main(env: Mapping[str, str] | None = None, stdin=None, stdout=None) -> int:
 
 def install_plugin(bin_dir: Path, python: str = sys.executable) -> Path:
     """Write ``bin_dir/spiderpool``: a shell wrapper that libcni can exec (mode 755)."""
-    bin_dir = Path(bin_dir)
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    target = bin_dir / "spiderpool"
-    # abspath, not resolve(): a venv's python is a symlink whose location selects the venv.
-    # -P keeps the caller's cwd out of sys.path, so the installed package is the one imported.
-    interpreter = shlex.quote(os.path.abspath(python))
-    script = f'#!/bin/sh\nexec {interpreter} -P -m macvlan_conformance.spiderpool_standin "$@"\n'
-    tmp = target.with_name(".spiderpool.tmp")
-    tmp.write_text(script)
-    tmp.chmod(0o755)
-    os.replace(tmp, target)
-    return target
+    from ..standin_install import install_python_plugin
+    return install_python_plugin(bin_dir, "spiderpool", "macvlan_conformance.spiderpool_standin", python)

@@ -1,7 +1,7 @@
 """The same ``suites/``, unchanged, on the cluster target against the kube lab: the real kube-apiserver
 (RBAC from the real authorizer: the run uses the restricted kubeconfig), the real Multus writing
-network-status, node agents running the pods. The reference topology through ``--target kube`` is green on
-a healthy network except what this cluster does not do; the minimal topology (quicker) runs on the shared
+network-status, node agents running the pods. The coordinator topology (production-like NADs) through
+``--target kube`` is green on a healthy network and red with a vlanif down; the minimal topology (quicker) runs on the shared
 kube lab for the rest: red where the network is broken, the same verdicts serially and with ``-n 2``, the
 host probe; nothing left in the API or on the host, also after Ctrl-C and after SIGKILL (then
 ``cluster cleanup`` sweeps by label)."""
@@ -16,15 +16,15 @@ from kubernetes import client
 from macvlan_conformance import run_files
 from macvlan_conformance.cluster.scope import MANAGED_BY, MANAGER
 
-from ..conftest import ROOT, run_suites
-from ..lab.conftest import cli, host_snapshot, interrupt, sh
+from ..conftest import ROOT, TOPOLOGIES, run_suites
+from ..lab.conftest import cli, host_snapshot, interrupt, lab_name, sh
 from macvlan_conformance.lab.names import LabNames
+from macvlan_conformance.lab.state import LabState
 
-# Real Multus (and Spiderpool without its coordinator in an explicit mode) does not refuse the
-# multus-underlay mixes: the rule check reports exactly these as "not enforced by this cluster".
-NOT_ENFORCED = {"overlay-as-default", "standalone-plus-overlay", "overlay-plus-standalone"}
-# The minimal topology (one node, standalone pods only) runs on the reference kube lab in a fraction of the
-# reference run's time; it has no overlay network, so no mix to refuse: every check passes.
+# The coordinator topology is the production-like one: every NAD chains macvlan + the coordinator (its stand-in:
+# the real binary cannot be built here), Spiderpool IPAM (its stand-in), the cluster's own pools; the real Multus
+# runs the chain and writes network-status. The minimal topology (one node, standalone pods only, no
+# coordinator) runs on the reference kube lab in a fraction of that time for the rest.
 MINIMAL = "minimal"
 
 
@@ -46,15 +46,46 @@ def _failed(results) -> dict[str, str]:
 
 
 def test_target_kube_builds_its_lab_runs_green_and_removes_everything(tmp_path):
+    """Production-like NADs through the real API server and Multus: green, the multus-underlay mixes refused by
+    the coordinator's own errors (as Multus reports the failed delegate in the sandbox event), the pods reaching
+    their node through veth0; the checks a kube lab cannot answer (Services: no kube-proxy; NIC recreation; bond
+    control) are not applicable, not failed."""
     before = host_snapshot()
-    proc, results = run_suites(tmp_path, "--target", "kube", "--topology", "reference")
-    assert results["summary"]["passed"] >= 170, proc.stdout[-3000:]
-    failed = _failed(results)
-    assert set(failed) == NOT_ENFORCED, proc.stdout[-3000:]
-    assert all(detail.startswith("not enforced by this cluster") for detail in failed.values())
+    proc, results = run_suites(tmp_path, "--target", "kube", "--topology", "coordinator")
+    assert proc.returncode == 0 and results["summary"]["failed"] == 0, proc.stdout[-3000:]
+    assert results["summary"]["passed"] >= 170
+    rules = {c["evidence"]["case"]: c for c in results["checks"] if c["id"] == "rules.attachment"}
+    for refused in ("overlay-as-default", "standalone-plus-overlay", "overlay-plus-standalone"):
+        assert rules[refused]["evidence"]["enforcement"] == "enforced", rules[refused]
+        assert "FailedCreatePodSandBox" in rules[refused]["detail"]
+    host = [c for c in results["checks"] if c["id"] == "host.node-reachability"]
+    assert host and all(c["outcome"] == "passed" for c in host)
+    assert {"services.cluster-ip", "addressing.ip-reuse", "resilience.bond-member-down"} <= \
+        set(results["not_applicable"])
+    declared = [c for c in results["checks"] if c["id"] == "networks.declared"]
+    assert declared and all(c["outcome"] == "passed" for c in declared)  # the NADs chain the coordinator declared
     assert results["run"]["environment"]["cluster.server_version"] == "v1.37.2"
     assert "kube-multus-ds" in results["run"]["environment"]["cluster.multus"]
     assert host_snapshot() == before
+
+
+def test_coordinator_networks_go_red_with_a_vlanif_down(tmp_path):
+    """The same production-like networks with VLAN 200's vlanif down: the routed checks from that VLAN fail
+    through the real API too, the allocation and same-VLAN checks do not."""
+    name = lab_name("kc")
+    cli("lab", "up", "--name", name, "--topology", str(TOPOLOGIES / "coordinator.yaml"), "--control-plane", "kube",
+        timeout=600)
+    try:
+        state = LabState.load(LabNames(name).state_file)
+        sh("ip", "-n", LabNames(name).router_ns, "link", "set", LabNames.vlanif(200), "down")
+        proc, results = run_suites(tmp_path, "--target", "cluster", "--kubeconfig", state.kube.user_kubeconfig,
+                                   "--topology", "coordinator",
+                                   "-k", "routed or gateway or allocation or intra_vlan or node_reachability")
+    finally:
+        cli("lab", "down", "--name", name, check=False)
+    failed = {c["id"] for c in results["checks"] if c["outcome"] == "failed"}
+    assert {"inter-vlan.routed", "gateway.arp", "host.node-reachability"} <= failed, proc.stdout[-3000:]
+    assert not failed & {"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node"}
 
 
 def test_a_vlanif_down_fails_routing_through_the_real_api_too(kube_lab, admin, tmp_path):

@@ -40,6 +40,8 @@ class Net:
     port_mtu: dict = field(default_factory=dict)       # node -> MTU of its link to the switch
     vlanif_mtu: dict = field(default_factory=dict)     # vid -> MTU
     claimed: dict = field(default_factory=dict)        # "pod/ifname" -> node of a host claiming its IP too
+    announcements_dropped: bool = False                 # gratuitous ARP does not leave its node
+    host_route_missing: set = field(default_factory=set)  # pods whose node lost the coordinator's route back
 
 
 class Sim:
@@ -179,6 +181,32 @@ class Sim:
         native = self.t.switch.native_vlan
         ok = self.up(ctl) and self.carries(ctl.node, self.vlan(ctl)) and self.carries(node, native)
         return self._negative(False, ok, Verdict.REACHABLE)
+
+    def _addressing_ip_reuse(self, c):
+        if not self.l2(c.src, c.dst):
+            return "failed", Verdict.INCONCLUSIVE.value, {"detail": "positive control failed"}
+        stale = self.n.announcements_dropped and c.src.node != c.dst.node
+        return ("failed", Verdict.BLOCKED.value, {}) if stale else ("passed", "", {})
+
+    def _host_node_reachability(self, c):
+        a, node, native = c.src, c.params["node"], self.t.switch.native_vlan
+        if c.params["dev"] == "veth0":
+            return ("failed", Verdict.BLOCKED.value, {}) if a.pod in self.n.host_route_missing else ("passed", "", {})
+        if c.expected == Verdict.BLOCKED:
+            ctl = c.control.src
+            ok = self.up(ctl) and self.carries(ctl.node, self.vlan(ctl)) and self.carries(node, native)
+            return self._negative(False, ok, Verdict.REACHABLE)
+        if c.expected == Verdict.REACHABLE_L2:
+            ok = self.up(a) and self.vlan(a) == native and self.carries(a.node, native) and self.carries(node, native)
+            return ("passed", "", {}) if ok else ("failed", Verdict.BLOCKED.value, {})
+        ok = (a.pod not in self.n.no_default_route and self.vlan(a) == a.vlan and self.to_vlanif(a)
+              and self.n.forwarding and native not in self.n.vlanifs_down and self.carries(node, native)
+              and (a.vlan, native) not in self.n.drops and (native, a.vlan) not in self.n.drops
+              and (a.vlan, native) not in self.n.new_drops)
+        return ("passed", "", {}) if ok else ("failed", Verdict.BLOCKED.value, {})
+
+    def _services_cluster_ip(self, c):
+        return ("failed", Verdict.BLOCKED.value, {}) if c.src.pod in self.n.host_route_missing else ("passed", "", {})
 
     def _mtu_df_ping(self, c):
         a = c.src

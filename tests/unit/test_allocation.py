@@ -49,7 +49,7 @@ def test_healthy_dual_pod(dual):
     (lambda d: d["routes"].pop(0), "eth0: no default route"),
     (lambda d: d["routes"][0].update(gateway="10.200.0.254"), "default route via 10.200.0.254, expected 10.200.0.1"),
     (lambda d: d["routes"].append({"dst": "0.0.0.0/0", "gateway": "10.100.0.1", "dev": "net1"}),
-     "net1: carries a default route; only eth0 may"),
+     "net1: carries a default route in the main table; only eth0 may"),
     (lambda d: d["links"].pop(2), "net1: missing"),
     (lambda d: d["links"].append(link("net2", "macvlan", "bridge", 10)), "unexpected interfaces ['net2']"),
     (lambda d: d["links"][1].update(up=False), "eth0: is down"),
@@ -110,3 +110,19 @@ def test_network_status_breakage(dual, breakage, expected):
     breakage(entries)
     problems = network_status_problems(REF, "sa-w2-dual", entries, dual)
     assert any(expected in p for p in problems), problems
+
+
+def test_network_status_mtu_and_ipv6_addresses_are_compared_with_the_pod(dual):
+    """network-attachment-definition-client CreateNetworkStatuses writes ``mtu`` where the CNI result has it, and
+    every address of both families: each is held to what the pod has (global IPv6 addresses read by the agent)."""
+    entries = status()
+    entries[0]["mtu"] = 1500
+    assert network_status_problems(REF, "sa-w2-dual", entries, dual) == []
+    entries[0]["mtu"] = 9000
+    assert "eth0: network-status mtu 9000 but the pod has 1500" in network_status_problems(REF, "sa-w2-dual", entries,
+                                                                                           dual)
+    entries = status()
+    entries[0]["ips"].append("fd00:200::102")
+    assert any("network-status ips" in p for p in network_status_problems(REF, "sa-w2-dual", entries, dual))
+    dual["addresses6"] = [{"ifname": "eth0", "address": "fd00:200::102", "prefixlen": 64}]
+    assert network_status_problems(REF, "sa-w2-dual", entries, dual) == []

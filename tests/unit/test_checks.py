@@ -83,7 +83,7 @@ def test_registry_flags_drive_sampling_and_windows():
             assert kept == [c for c in cases if c.check == check.id]
     assert {c.id for c in checks.CHECKS if c.windowed} == {
         "isolation.cross-vlan-arp", "isolation.broadcast", "isolation.own-master", "gateway.arp",
-        "addressing.unique-ip", "mtu.df-ping"}
+        "addressing.unique-ip", "mtu.df-ping", "host.node-reachability"}
 
 
 def test_allure_categories_match_the_failure_message_of_every_check():

@@ -190,11 +190,15 @@ def _places(topology):
 
 @pytest.mark.parametrize("name", ["reference", "minimal"])
 def test_a_fault_at_any_place_of_the_topology_is_diagnosed_there(name):
+    """A place that the runs cannot tell from another (the same records fail, the same pass) may be named as
+    that other place: on the one-node minimal topology, VLAN 1 missing from worker1's trunk and vlanif 1 down
+    both break exactly the tagged pods' routed pings to their node, and nothing else."""
     topology = load_topology(TOPOLOGIES / f"{name}.yaml")
     alone = _single_interface_networks(topology)
-    misses, staged = [], 0
-    for place, net in _places(topology):
-        run = records(topology, net)
+    staged_runs = [(place, records(topology, net)) for place, net in _places(topology)]
+    outcomes = [(place, {r["nodeid"]: r["outcome"] for r in run}) for place, run in staged_runs]
+    misses, staged, equivalent = [], 0, 0
+    for place, run in staged_runs:
         if not any(r["outcome"] == "failed" for r in run):
             continue  # nothing observable breaks (no case crosses the place)
         staged += 1
@@ -202,9 +206,13 @@ def test_a_fault_at_any_place_of_the_topology_is_diagnosed_there(name):
         same = place_matches(cause.place, place) or (  # a network of one interface is that interface
             cause.place.get("network") is not None and alone.get(f"{place.get('pod')}/{place.get('ifname')}")
             == cause.place["network"])
+        seen = {r["nodeid"]: r["outcome"] for r in run}
+        if not same and any(place_matches(cause.place, other) and o == seen for other, o in outcomes):
+            equivalent += 1
+            continue
         if not same:
             misses.append(f"{place} diagnosed as {cause.place}")
-    assert staged >= 10 and not misses
+    assert staged >= 10 and not misses and equivalent <= 2
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +297,12 @@ def test_old_results_files_get_their_diagnosis_computed():
     assert diagnosis.for_results(old)[0]["place"] == {"kind": "vlanif", "vlan": 100}
     assert diagnosis.for_results({**old, "diagnosis": []}) == []   # a file's own diagnosis is kept
     assert diagnosis.for_results({**old, "topology": {"name": "x"}}) == []  # a topology we cannot read
+
+
+def test_announcements_and_the_coordinators_host_route_are_places_of_their_own(reference):
+    """Faults of this turn's checks, synthesized: gratuitous ARP that never leaves its node (ip-reuse across
+    nodes fails, everything else passes), and a node without the coordinator's route back to one pod."""
+    assert first(reference, Net(announcements_dropped=True)).place == {"kind": "announcements"}
+    coordinated = load_topology(TOPOLOGIES / "coordinator.yaml")
+    cause = first(coordinated, Net(host_route_missing={"sa-w2-b"}))
+    assert cause.place == {"kind": "host-route", "pod": "sa-w2-b"} and "veth0" in cause.cause

@@ -14,6 +14,7 @@ from macvlan_conformance.topology import load_topology, resolve_attachments
 
 from ..conftest import TOPOLOGIES
 
+CO = load_topology(TOPOLOGIES / "coordinator.yaml")
 REF = load_topology(TOPOLOGIES / "reference.yaml")
 SCOPE = RunScope("ex1")
 
@@ -56,11 +57,29 @@ def test_absent_mode_is_bridge_and_chained_plugins_and_ipam_are_named():
     del config["plugins"][0]["mode"]
     assert existing.nad_differences(network, {"spec": {"config": json.dumps(config)}}) == []
     config["plugins"].append({"type": "coordinator", "mode": "auto"})
+    config["plugins"].append({"type": "tuning"})
     config["plugins"][0]["ipam"] = {"type": "whereabouts"}
     lines = existing.nad_differences(network, {"spec": {"config": json.dumps(config)}})
     assert lines == [f"NAD {network.ref}: IPAM whereabouts (topology run: spiderpool)",
-                     f"NAD {network.ref}: chains coordinator, which the topology does not model (its expectations "
+                     f"NAD {network.ref}: chains the coordinator, which the topology does not declare for this "
+                     f"network (add coordinator: {{mode: ...}} to it)",
+                     f"NAD {network.ref}: chains tuning, which the topology does not model (its expectations "
                      f"may not hold)"]
+
+
+def test_the_chained_coordinator_is_compared_with_the_topologys():
+    """cni_types.go Config: mode absent is the SpiderCoordinator's auto, tunePodRoutes absent is true; the
+    plugin spells disabled ``disable``."""
+    network = CO.network("kube-system/macvlan-standalone-vlan100")
+    config = json.loads(nad_of(network)["spec"]["config"])
+    assert existing.nad_differences(network, {"spec": {"config": json.dumps(config)}}) == []
+    config["plugins"][1] = {"type": "coordinator", "tunePodRoutes": False}
+    assert existing.nad_differences(network, {"spec": {"config": json.dumps(config)}}) == [
+        f"NAD {network.ref}: coordinator mode 'auto' (topology: 'underlay')",
+        f"NAD {network.ref}: coordinator tunePodRoutes False (topology: True)"]
+    del config["plugins"][1]
+    assert existing.nad_differences(network, {"spec": {"config": json.dumps(config)}}) == [
+        f"NAD {network.ref}: does not chain the coordinator (topology: coordinator in mode underlay)"]
 
 
 def test_missing_or_foreign_objects():

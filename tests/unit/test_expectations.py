@@ -96,13 +96,21 @@ def test_broadcast_senders_cover_every_vlan_and_node_with_a_pod():
     assert len({(v, n) for v, n, _ in sent}) > len({v for v, _, _ in sent})  # more than one sender per VLAN
 
 
-def test_rule_cases_pair_refusals_with_controls():
-    rules = {name: (pod, expected) for name, pod, expected, _ in ex.rule_cases(REF)}
-    assert rules["overlay-as-default"][1] == Verdict.REFUSED
-    assert rules["standalone-plus-overlay"][1] == Verdict.REFUSED
-    assert rules["overlay-plus-standalone"][1] == Verdict.REFUSED
-    assert rules["overlay-as-extra"][1] == Verdict.CREATED
-    assert rules["standalone-plus-standalone"][1] == Verdict.CREATED
+def test_rule_cases_expect_refusals_only_where_a_coordinator_enforces_them():
+    """Only the coordinator in an explicit mode refuses the multus-underlay mixes (spidernet-io/spiderpool
+    cmd/coordinator/cmd/utils.go coordinatorModeAndFirstInvoke); Multus itself refuses none of them."""
+    plain = {r.name: r for r in ex.rule_cases(REF)}
+    assert {n: r.expected for n, r in plain.items()} == dict.fromkeys(plain, Verdict.CREATED)
+    assert all("not enforced, as the topology declares" in plain[n].why
+               for n in ("overlay-as-default", "standalone-plus-overlay", "overlay-plus-standalone"))
+    enforced = {r.name: r for r in ex.rule_cases(load_topology(TOPOLOGIES / "coordinator.yaml"))}
+    assert enforced["overlay-as-default"].expected == Verdict.REFUSED
+    assert "in overlay mode, it detects that the current interface is first interface" in \
+        enforced["overlay-as-default"].enforcer
+    assert "auxiliary interface veth0 of underlay mode exists" in enforced["standalone-plus-overlay"].enforcer
+    assert "was not created by previous interface" in enforced["overlay-plus-standalone"].enforcer
+    assert enforced["overlay-as-extra"].expected == enforced["standalone-plus-standalone"].expected == Verdict.CREATED
+    assert enforced["overlay-as-extra"].control and not enforced["overlay-as-default"].control
 
 
 def test_judge():
@@ -132,4 +140,4 @@ def test_the_fault_catalogue_refuses_a_topology_without_pods(reference_data):
     reference_data["pods"] = []
     with pytest.raises(ValueError, match="has no pods: the fault catalogue needs pods"):
         catalogue(parse_topology(reference_data))
-    assert len(catalogue(load_topology(TOPOLOGIES / "reference.yaml"))) == 12  # control
+    assert len(catalogue(load_topology(TOPOLOGIES / "reference.yaml"))) == 13  # control

@@ -49,6 +49,18 @@ def test_network_status_as_multus_builds_it():
     assert routed[0]["gateway"] == ["10.100.0.1"]  # a non-default NIC with a default route shows its gateway
 
 
+def test_network_status_mtu_and_addresses_without_interface_as_the_nad_client_builds_them():
+    """network-attachment-definition-client v1.7.6 pkg/utils/net-attach-def.go CreateNetworkStatuses: ``Mtu:
+    iface.Mtu`` (json ``mtu,omitempty``: absent from CNI 1.0 results), and an IP whose ``interface`` is unset goes
+    to the last sandbox interface's entry; both families are listed."""
+    result = {"interfaces": [{"name": "net1", "mac": "dd", "sandbox": "x", "mtu": 9000},
+                             {"name": "shim", "mac": "ee"}],
+              "ips": [{"address": "10.100.0.5/24", "interface": 0}, {"address": "fd00:100::5/64"}]}
+    assert multus.network_statuses("kube-system/n", result, False) == [
+        {"name": "kube-system/n", "interface": "net1", "ips": ["10.100.0.5", "fd00:100::5"], "mac": "dd",
+         "dns": {}, "mtu": 9000}]
+
+
 def test_cni_args_as_multus_passes_them():
     assert multus.cni_args("ns", "p", "cid", "uid") == \
         "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;K8S_POD_INFRA_CONTAINER_ID=cid;K8S_POD_UID=uid"

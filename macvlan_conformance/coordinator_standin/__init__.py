@@ -1,0 +1,1 @@
+"""A stand-in for Spiderpool's coordinator CNI plugin (see ``plugin``)."""
