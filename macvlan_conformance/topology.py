@@ -185,7 +185,15 @@ class Coordinator(_Model):
     pod_default_route_nic: str = Field(default="", alias="podDefaultRouteNIC", max_length=15)
     tune_pod_routes: bool = Field(default=True, alias="tunePodRoutes")
     hijack_cidr: list[IPv4Network] = Field(default_factory=list, alias="hijackCIDR", max_length=64)
-    host_rule_table: int = Field(default=500, alias="hostRuleTable", ge=1, le=252)
+    host_rule_table: int = Field(default=500, alias="hostRuleTable", ge=1, le=(1 << 32) - 1)
+
+    @field_validator("host_rule_table")
+    @classmethod
+    def _table(cls, value: int) -> int:
+        if value in (253, 254, 255):
+            raise ValueError(f"{value} is a table of the kernel's own (default, main, local); use another number "
+                             f"(Spiderpool's default is 500)")
+        return value
 
     @field_validator("pod_default_route_nic")
     @classmethod

@@ -134,11 +134,13 @@ def multus_config(network: Network, topology: Topology, scope: RunScope) -> dict
 
 def pod_annotations(pod: Pod, attachments: list[Attachment]) -> dict[str, str]:
     """The pod's Multus annotations, plus the pool of every macvlan interface made explicit, with
-    ``cleangateway`` on every NIC that must not carry the default route: Spiderpool returns a default route
+    ``cleangateway`` on every NIC whose IPAM the model says returns no default route (``Attachment.
+    default_route``: the topology's own ``cleangateway``, or the network's): Spiderpool returns a default route
     through the pool gateway for each NIC it allocates unless its entry says ``cleangateway: true``
-    (spidernet-io/spiderpool ``cmd/spiderpool/cmd/command_add.go`` and ``pkg/utils/convert/convert.go``)."""
+    (spidernet-io/spiderpool ``cmd/spiderpool/cmd/command_add.go`` and ``pkg/utils/convert/convert.go``); with the
+    coordinator, a later NIC's default route is then moved to its own table rather than cleaned."""
     result = {k: v for k, v in pod.annotations.items() if k not in (ann.IPPOOL, ann.IPPOOLS)}
-    pools = [{"interface": a.ifname, "ipv4": [a.pool.name], "cleangateway": not a.default}
+    pools = [{"interface": a.ifname, "ipv4": [a.pool.name], "cleangateway": not a.default_route}
              for a in attachments if a.pool]
     if pools:
         result[ann.IPPOOLS] = json.dumps(pools, separators=(",", ":"))

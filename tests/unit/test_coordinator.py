@@ -176,3 +176,23 @@ def test_each_coordinator_breakage_is_named(dual_with_coordinator, breakage, exp
 def test_veth0_is_unexpected_where_no_coordinator_runs(dual_with_coordinator):
     problems = allocation_problems(REF, "sa-w2-dual", dual_with_coordinator, MASTERS)
     assert "unexpected interfaces ['veth0']" in problems
+
+
+def test_a_cluster_runs_scoped_topology_keeps_the_coordinator():
+    """The cluster target re-validates the topology it scopes to its run (both --networks modes)."""
+    from macvlan_conformance.cluster.scope import RunScope, scoped_topology
+    for create in (False, True):
+        scoped = scoped_topology(CO, RunScope("co1"), create)
+        assert [n.coordinator for n in scoped.networks] == [n.coordinator for n in CO.networks]
+
+
+def test_rendered_pod_annotations_clean_the_gateway_only_where_the_model_does():
+    """Spiderpool gives every NIC a default route unless its ippools entry says cleangateway (cmd/spiderpool/cmd/
+    command_add.go, pkg/utils/convert/convert.go); with the coordinator, sa-w2-dual's net1 keeps it (the
+    coordinator moves it to table 101), while the reference topology cleans it."""
+    import json
+    from macvlan_conformance.cluster.manifests import pod_annotations
+    for topology, cleaned in ((CO, False), (REF, True)):
+        pod = topology.pod("sa-w2-dual")
+        entries = json.loads(pod_annotations(pod, topology.attachments(pod.name))["ipam.spidernet.io/ippools"])
+        assert [e["cleangateway"] for e in entries] == [False, cleaned]
