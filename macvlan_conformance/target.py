@@ -23,12 +23,12 @@ LAB_CAPABILITIES = frozenset(Capability) - {Capability.NETWORK_OBJECTS, Capabili
 
 def target_capabilities(kind: str) -> frozenset[Capability]:
     """The most a target of ``kind`` (lab, cluster, kube) can have, known before anything is deployed (for
-    collection): the lab has every capability but the cluster's objects; a cluster can at most show host
-    facts, never hand over its bonds or recreate a NIC with its address; the kube lab runs no kube-proxy."""
+    collection): the lab has every capability but the cluster's objects and Services; a cluster (the kube lab
+    too) can at most show host facts, never hand over its bonds or recreate a NIC with its address."""
     if kind == "lab":
         return LAB_CAPABILITIES
-    cluster = frozenset({Capability.MASTER_IFINDEX, Capability.MASTER_MTU, Capability.NETWORK_OBJECTS})
-    return cluster if kind == "kube" else cluster | {Capability.SERVICE_ROUTING}
+    return frozenset({Capability.MASTER_IFINDEX, Capability.MASTER_MTU, Capability.NETWORK_OBJECTS,
+                      Capability.SERVICE_ROUTING})
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ class ClusterSettings:
     deploy_timeout: float = 180.0
     host_probe: bool = False
     networks: str = "existing"  # existing: the cluster's NADs and pools; create: the run brings its own
-    services: bool = True       # the cluster routes Services (kube-proxy or a replacement); the kube lab does not
 
     @property
     def create_networks(self) -> bool:
@@ -46,7 +45,7 @@ def _target(cluster: Cluster, topology: Topology, scope: RunScope, settings: Clu
             report: PreflightReport | None = None) -> ClusterTarget:
     return ClusterTarget(cluster, scoped_topology(topology, scope, settings.create_networks), scope,
                          image=settings.image, ipam=settings.ipam, report=report, host_probe=settings.host_probe,
-                         create_networks=settings.create_networks, services=settings.services)
+                         create_networks=settings.create_networks)
 
 
 def start(topology: Topology, settings: ClusterSettings, run_id: str, progress=lambda line: None,

@@ -50,11 +50,9 @@ class ClusterTarget(Target):
     kind = "cluster"
 
     def __init__(self, cluster: Cluster, topology: Topology, scope: RunScope, *, image: str, ipam: str = "spiderpool",
-                 report: PreflightReport | None = None, host_probe: bool = False, create_networks: bool = True,
-                 services: bool = True):
+                 report: PreflightReport | None = None, host_probe: bool = False, create_networks: bool = True):
         """``topology`` is already scoped to ``scope`` (``scoped_topology``). With ``host_probe`` the run has
-        one hostNetwork probe pod per node (see ``hostprobe``). ``services``: the cluster answers Services on
-        their ClusterIPs (kube-proxy or a replacement; the kube lab runs none)."""
+        one hostNetwork probe pod per node (see ``hostprobe``)."""
         self.cluster = cluster
         self.topology = topology
         self.scope = scope
@@ -63,7 +61,6 @@ class ClusterTarget(Target):
         self.report = report or PreflightReport()
         self.host_probe = host_probe
         self.create_networks = create_networks
-        self.services = services
         self._probed_links: dict[str, dict[str, HostLink]] = {}  # node -> ifname -> link, via the host probe
         self._status: dict[str, list[dict]] = {}
         self._agents: dict[str, AgentClient] = {}
@@ -80,9 +77,7 @@ class ClusterTarget(Target):
     def capabilities(self) -> frozenset[Capability]:
         """Host facts come from the host probe (ifindexes and MTUs) or kubernetes-nmstate (MTUs only);
         a cluster's bond members are not ours to take down."""
-        objects = {Capability.NETWORK_OBJECTS}  # the NADs and pools, as the API server stores them
-        if self.services:
-            objects.add(Capability.SERVICE_ROUTING)
+        objects = {Capability.NETWORK_OBJECTS, Capability.SERVICE_ROUTING}  # the NADs and pools; Services
         if self.host_probe:
             return frozenset({Capability.MASTER_IFINDEX, Capability.MASTER_MTU} | objects)
         return frozenset(({Capability.MASTER_MTU} if self.report.host_links else set()) | objects)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .pki import KeyPair
 
-SERVICE_CIDR = "10.96.0.0/16"  # ClusterIPs; never routed in the lab (see the README)
+SERVICE_CIDR = "10.96.0.0/16"  # ClusterIPs; the nodes route only the kubernetes Service (lab/service_proxy.py)
+KUBERNETES_SERVICE_IP = "10.96.0.1"  # the first address of SERVICE_CIDR: kube-apiserver gives it to default/kubernetes
 READY_TIMEOUT_S = 120.0
 
 

@@ -19,11 +19,13 @@ CHUNK = 65536
 
 
 class ApiRelay:
-    def __init__(self, netns: str, port: int):
+    def __init__(self, netns: str, port: int, address: str = "127.0.0.1"):
+        """Listen on ``address:port`` in ``netns`` (the node's loopback, or the node's address where the
+        kube-proxy stand-in sends the ``kubernetes`` Service), relay to the host's ``127.0.0.1:port``."""
         self.netns = netns
         self.port = port
         with inside(netns):
-            self._listener = socket.create_server(("127.0.0.1", port), reuse_port=False)
+            self._listener = socket.create_server((address, port), reuse_port=False)
         self._thread = threading.Thread(target=self._accept, name=f"api-relay {netns}", daemon=True)
         self._thread.start()
 

@@ -346,10 +346,11 @@ class PodFactory:
             fresh.save(self.names.state_file)
             self.state = fresh
 
-    def reattach(self, name: str, ifname: str, override: dict | None = None) -> PodState:
+    def reattach(self, name: str, ifname: str, override: dict | None = None, same_config: bool = False) -> PodState:
         """CNI DEL then ADD of one pod interface, with plugin settings from ``override`` (``{"mode": ...}``,
-        ``{"master": ...}``) or, without one, as the model says. Keeps the pool address; updates the
-        state file (MAC and network-status change with the new link)."""
+        ``{"master": ...}``), or with ``same_config`` the configuration its last ADD ran with (the NIC as its
+        network is now, whatever a fault made of it), or else as the model says. Keeps the pool address;
+        updates the state file (MAC and network-status change with the new link)."""
         with FileLock(str(self.names.state_file) + ".lock"):
             fresh = LabState.load(self.names.state_file)
             pod_state = fresh.pods[name]
@@ -360,7 +361,9 @@ class PodFactory:
             previous = runtime.cached_entry(att.network.name, rt)
             if previous is not None:
                 runtime.delete(previous["config"], rt)
-            result = runtime.add(self._conflist(att, pod_state.node, pod_state.container_id, override), rt)
+            config = previous["config"] if same_config and previous is not None else \
+                self._conflist(att, pod_state.node, pod_state.container_id, override)
+            result = runtime.add(config, rt)
             status = multus.network_statuses(att.network.ref, result, att.default)
             mine = next(s for s in status if s["interface"] == ifname)
             pod_state.network_status = [mine if e["interface"] == ifname else e for e in pod_state.network_status]

@@ -24,6 +24,8 @@ import yaml
 
 from .. import netconf
 from ..topology import Topology
+from . import service_proxy
+from ..controlplane.processes import KUBERNETES_SERVICE_IP
 from .api_route import ApiRelay
 from .cleanup import delete_namespaces
 from .commands import in_netns
@@ -60,10 +62,17 @@ class MultusSandbox:
         self._sandboxes: dict[str, str] = {}  # pod UID -> the container ID of its current sandbox
         self._attempts: Counter[str] = Counter()  # pod UID -> sandbox attempts so far
         server = yaml.safe_load(Path(multus_kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
-        self.relay = ApiRelay(self.host_netns(), urlsplit(server).port)
+        port = urlsplit(server).port
+        self.relay = ApiRelay(self.host_netns(), port)
+        # the kubernetes Service, as kube-proxy would route it on this node (a stand-in: service_proxy)
+        node_ip = str(topology.node(node).ip)
+        self.service_relay = ApiRelay(self.host_netns(), port, address=node_ip)
+        service_proxy.install(self.host_netns(), KUBERNETES_SERVICE_IP, 443, node_ip, port)
 
     def close(self) -> None:
         self.relay.close()
+        self.service_relay.close()
+        service_proxy.remove(self.host_netns())
 
     # --- the node agent's Sandbox protocol ---------------------------------------------------------
     def netns(self, pod) -> str:

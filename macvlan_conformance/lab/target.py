@@ -109,9 +109,10 @@ class LabTarget(Target):
         return Admission(Verdict.CREATED, f"pod came up with {detail}")
 
     def recreate_nic(self, pod: str, ifname: str) -> str:
-        """CNI DEL and ADD of the NIC with the real plugins (its pool address kept, a new MAC from the macvlan
-        plugin, which announces it with a gratuitous ARP as on any ADD)."""
-        state = PodFactory(self.topology, self.state).reattach(pod, ifname)
+        """CNI DEL and ADD of the NIC with the real plugins and the configuration it was added with (its pool
+        address kept, a new MAC from the macvlan plugin, which announces it with a gratuitous ARP as on any
+        ADD): a NIC recreated from a misconfigured network comes back as misconfigured."""
+        state = PodFactory(self.topology, self.state).reattach(pod, ifname, same_config=True)
         self.reload()
         return state.interface(ifname).mac
 

@@ -20,6 +20,7 @@ from ..conftest import ROOT, TOPOLOGIES, run_suites
 from ..lab.conftest import cli, host_snapshot, interrupt, lab_name, sh
 from macvlan_conformance.lab.names import LabNames
 from macvlan_conformance.lab.state import LabState
+from macvlan_conformance.topology import load_topology
 
 # The coordinator topology is the production-like one: every NAD chains macvlan + the coordinator (its stand-in:
 # the real binary cannot be built here), Spiderpool IPAM (its stand-in), the cluster's own pools; the real Multus
@@ -48,8 +49,8 @@ def _failed(results) -> dict[str, str]:
 def test_target_kube_builds_its_lab_runs_green_and_removes_everything(tmp_path):
     """Production-like NADs through the real API server and Multus: green, the multus-underlay mixes refused by
     the coordinator's own errors (as Multus reports the failed delegate in the sandbox event), the pods reaching
-    their node through veth0; the checks a kube lab cannot answer (Services: no kube-proxy; NIC recreation; bond
-    control) are not applicable, not failed."""
+    their node through veth0 and the kubernetes Service through it (the kube-proxy stand-in on each node); the
+    checks a cluster cannot answer (NIC recreation, bond control) are not applicable, not failed."""
     before = host_snapshot()
     proc, results = run_suites(tmp_path, "--target", "kube", "--topology", "coordinator")
     assert proc.returncode == 0 and results["summary"]["failed"] == 0, proc.stdout[-3000:]
@@ -60,8 +61,11 @@ def test_target_kube_builds_its_lab_runs_green_and_removes_everything(tmp_path):
         assert "FailedCreatePodSandBox" in rules[refused]["detail"]
     host = [c for c in results["checks"] if c["id"] == "host.node-reachability"]
     assert host and all(c["outcome"] == "passed" for c in host)
-    assert {"services.cluster-ip", "addressing.ip-reuse", "resilience.bond-member-down"} <= \
-        set(results["not_applicable"])
+    assert set(results["not_applicable"]) == {"addressing.ip-reuse", "resilience.bond-member-down",
+                                              "isolation.own-master"}  # every standalone pod has veth0
+    services = [c for c in results["checks"] if c["id"] == "services.cluster-ip"]
+    assert len(services) == 11 and all(c["outcome"] == "passed" for c in services)
+    assert {c["evidence"]["route"]["dev"] for c in services} == {"eth0", "veth0"}
     declared = [c for c in results["checks"] if c["id"] == "networks.declared"]
     assert declared and all(c["outcome"] == "passed" for c in declared)  # the NADs chain the coordinator declared
     assert results["run"]["environment"]["cluster.server_version"] == "v1.37.2"
@@ -69,23 +73,34 @@ def test_target_kube_builds_its_lab_runs_green_and_removes_everything(tmp_path):
     assert host_snapshot() == before
 
 
-def test_coordinator_networks_go_red_with_a_vlanif_down(tmp_path):
+def test_coordinator_networks_go_red_with_a_vlanif_down_and_without_service_rules(tmp_path):
     """The same production-like networks with VLAN 200's vlanif down: the routed checks from that VLAN fail
-    through the real API too, the allocation and same-VLAN checks do not."""
+    through the real API too, the allocation and same-VLAN checks do not. Then, vlanif back, worker1 without
+    its Service rules (the kube-proxy stand-in's table deleted): services.cluster-ip fails for exactly
+    worker1's pods."""
+    from macvlan_conformance.lab import service_proxy
     name = lab_name("kc")
     cli("lab", "up", "--name", name, "--topology", str(TOPOLOGIES / "coordinator.yaml"), "--control-plane", "kube",
         timeout=600)
+    names = LabNames(name)
     try:
-        state = LabState.load(LabNames(name).state_file)
-        sh("ip", "-n", LabNames(name).router_ns, "link", "set", LabNames.vlanif(200), "down")
-        proc, results = run_suites(tmp_path, "--target", "cluster", "--kubeconfig", state.kube.user_kubeconfig,
-                                   "--topology", "coordinator",
-                                   "-k", "routed or gateway or allocation or intra_vlan or node_reachability")
+        state = LabState.load(names.state_file)
+        user = ("--target", "cluster", "--kubeconfig", state.kube.user_kubeconfig, "--topology", "coordinator")
+        sh("ip", "-n", names.router_ns, "link", "set", LabNames.vlanif(200), "down")
+        proc, results = run_suites(tmp_path, *user, "-k", "routed or gateway or allocation or intra_vlan or "
+                                   "node_reachability", name="vlanif")
+        sh("ip", "-n", names.router_ns, "link", "set", LabNames.vlanif(200), "up")
+        service_proxy.remove(names.node_ns("worker1"))
+        _, services = run_suites(tmp_path, *user, "-k", "service_cluster_ip", name="services")
     finally:
         cli("lab", "down", "--name", name, check=False)
     failed = {c["id"] for c in results["checks"] if c["outcome"] == "failed"}
     assert {"inter-vlan.routed", "gateway.arp", "host.node-reachability"} <= failed, proc.stdout[-3000:]
     assert not failed & {"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node"}
+    topology = load_topology(TOPOLOGIES / "coordinator.yaml")
+    on_worker1 = {p.name for p in topology.pods if p.node == "worker1"}
+    failed_pods = {c["src"].split("/")[-1].split(":")[0] for c in services["checks"] if c["outcome"] == "failed"}
+    assert failed_pods == on_worker1
 
 
 def test_a_vlanif_down_fails_routing_through_the_real_api_too(kube_lab, admin, tmp_path):

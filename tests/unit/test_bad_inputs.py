@@ -143,7 +143,7 @@ CASES = {
     "topology/missing file": (["render", "--topology", "nosuch.yaml"],
                               ["nosuch.yaml", "cannot read the file", "check --topology"], {}),
     "topology/unknown name": (["render", "--topology", "nosuch"],
-                              ["nosuch", "one of: minimal, reference, scale"], {}),
+                              ["nosuch", "one of: coordinator, minimal, reference, scale"], {}),
     "topology/a directory": (["render", "--topology", "topologies"],
                              ["topologies", "Is a directory", "check --topology"], {"topologies/x": ""}),
     "topology/a device": (["render", "--topology", "/dev/zero"], ["/dev/zero", "shorten it"], {}),

@@ -1,0 +1,82 @@
+"""What the coordinator and this turn's checks cost: the suites' wall time on the reference topology (no
+coordinator) next to the coordinator topology (the same scenario with the coordinator chained on every
+network), bring-up included, in one script on one machine. Each run is the same ``pytest suites`` a user runs
+(``selftest.run_suites``) on a lab built for it; per run it prints the seconds, the ratio to the reference, the
+outcome counts and the seconds spent in the checks that are new or changed by the coordinator.
+
+Run as root: ``.venv/bin/python bench/coordinator_run.py [--repeat 3] [--json OUT]``. To set a commit without
+these checks beside it, run the script from a checkout of each (``git worktree add /tmp/old <rev>``, then copy
+this file into it, passing ``--topologies reference``): the code measured is the checkout the script lives in.
+"""
+
+import argparse
+import json
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT  # noqa: F401  (ROOT on sys.path)
+
+from macvlan_conformance import selftest
+from macvlan_conformance.lab.cleanup import teardown
+from macvlan_conformance.lab.control import lab_up
+from macvlan_conformance.topology import topology_dir
+
+WATCHED = ("addressing.ip-reuse", "host.node-reachability", "rules.attachment", "allocation.interfaces",
+           "isolation.own-master")
+
+
+def seconds_in(data: dict, checks=WATCHED) -> dict[str, float]:
+    spent: dict[str, float] = {}
+    for record in data["checks"]:
+        if record.get("id") in checks:
+            spent[record["id"]] = spent.get(record["id"], 0.0) + record.get("duration_s", 0.0)
+    return {k: round(v, 2) for k, v in sorted(spent.items())}
+
+
+def measure(topology: str, repeat: int, tmp: Path) -> dict:
+    """Best of ``repeat``: lab up, the suites, lab down (each run on a fresh lab)."""
+    best = None
+    for n in range(repeat):
+        lab = "bc" + secrets.token_hex(2)
+        started = time.perf_counter()
+        lab_up(topology_dir() / f"{topology}.yaml", lab)
+        up = time.perf_counter() - started
+        try:
+            started = time.perf_counter()
+            data = selftest.run_suites(lab, 1, tmp / f"{topology}-{n}.json")
+            suites = time.perf_counter() - started
+        finally:
+            teardown(lab)
+        row = {"topology": topology, "bring_up_s": round(up, 2), "suites_s": round(suites, 2),
+               "summary": data["summary"], "watched_checks_s": seconds_in(data)}
+        if best is None or row["suites_s"] < best["suites_s"]:
+            best = row
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per topology, best kept (default 3)")
+    parser.add_argument("--topologies", default="reference,coordinator", help="shipped topologies to time")
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.topologies.split(","):
+            rows.append(measure(name, args.repeat, Path(tmp)))
+            base = rows[0]
+            row = rows[-1]
+            print(f"{name:<12} up {row['bring_up_s']:5.2f} s (x{row['bring_up_s'] / base['bring_up_s']:4.2f})  "
+                  f"suites {row['suites_s']:6.2f} s (x{row['suites_s'] / base['suites_s']:4.2f})  "
+                  f"{row['summary']['passed']} passed, {row['summary']['failed']} failed\n"
+                  f"{'':12} {row['watched_checks_s']}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
