@@ -1,12 +1,11 @@
 """What the coordinator and this turn's checks cost: the suites' wall time on the reference topology (no
 coordinator) next to the coordinator topology (the same scenario with the coordinator chained on every
 network), bring-up included, in one script on one machine. Each run is the same ``pytest suites`` a user runs
-(``selftest.run_suites``) on a lab built for it; per run it prints the seconds, the ratio to the reference, the
+(``selftest.run_suites``) on a lab built for it, once with every check and once without the checks this turn
+added (``-k "not ..."``: the baseline, on the same lab); per topology it prints the seconds, the ratios, the
 outcome counts and the seconds spent in the checks that are new or changed by the coordinator.
 
-Run as root: ``.venv/bin/python bench/coordinator_run.py [--repeat 3] [--json OUT]``. To set a commit without
-these checks beside it, run the script from a checkout of each (``git worktree add /tmp/old <rev>``, then copy
-this file into it, passing ``--topologies reference``): the code measured is the checkout the script lives in.
+Run as root: ``.venv/bin/python bench/coordinator_run.py [--repeat 3] [--json OUT]``.
 """
 
 import argparse
@@ -24,6 +23,7 @@ from macvlan_conformance.lab.cleanup import teardown
 from macvlan_conformance.lab.control import lab_up
 from macvlan_conformance.topology import topology_dir
 
+NEW_CHECKS = ("-k", "not test_ip_reuse and not test_node_reachability and not test_service_cluster_ip")
 WATCHED = ("addressing.ip-reuse", "host.node-reachability", "rules.attachment", "allocation.interfaces",
            "isolation.own-master")
 
@@ -37,7 +37,8 @@ def seconds_in(data: dict, checks=WATCHED) -> dict[str, float]:
 
 
 def measure(topology: str, repeat: int, tmp: Path) -> dict:
-    """Best of ``repeat``: lab up, the suites, lab down (each run on a fresh lab)."""
+    """Best of ``repeat``: lab up, the suites without this turn's checks, the suites, lab down (a fresh lab
+    each time)."""
     best = None
     for n in range(repeat):
         lab = "bc" + secrets.token_hex(2)
@@ -46,12 +47,16 @@ def measure(topology: str, repeat: int, tmp: Path) -> dict:
         up = time.perf_counter() - started
         try:
             started = time.perf_counter()
+            selftest.run_suites(lab, 1, tmp / f"{topology}-{n}-base.json", NEW_CHECKS)
+            base = time.perf_counter() - started
+            started = time.perf_counter()
             data = selftest.run_suites(lab, 1, tmp / f"{topology}-{n}.json")
             suites = time.perf_counter() - started
         finally:
             teardown(lab)
         row = {"topology": topology, "bring_up_s": round(up, 2), "suites_s": round(suites, 2),
-               "summary": data["summary"], "watched_checks_s": seconds_in(data)}
+               "without_new_checks_s": round(base, 2), "summary": data["summary"],
+               "watched_checks_s": seconds_in(data)}
         if best is None or row["suites_s"] < best["suites_s"]:
             best = row
     return best
@@ -69,10 +74,11 @@ def main() -> int:
             rows.append(measure(name, args.repeat, Path(tmp)))
             base = rows[0]
             row = rows[-1]
-            print(f"{name:<12} up {row['bring_up_s']:5.2f} s (x{row['bring_up_s'] / base['bring_up_s']:4.2f})  "
-                  f"suites {row['suites_s']:6.2f} s (x{row['suites_s'] / base['suites_s']:4.2f})  "
-                  f"{row['summary']['passed']} passed, {row['summary']['failed']} failed\n"
-                  f"{'':12} {row['watched_checks_s']}", flush=True)
+            print(f"{name:<12} up {row['bring_up_s']:5.2f} s (x{row['bring_up_s'] / base['bring_up_s']:4.2f} of "
+                  f"reference)  suites {row['suites_s']:6.2f} s (x{row['suites_s'] / base['suites_s']:4.2f} of "
+                  f"reference; x{row['suites_s'] / row['without_new_checks_s']:4.2f} of the same run without "
+                  f"this turn's checks, {row['without_new_checks_s']:.2f} s)  {row['summary']['passed']} passed, "
+                  f"{row['summary']['failed']} failed\n{'':12} {row['watched_checks_s']}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

@@ -25,8 +25,10 @@ is "refused by the rule" only when its sandbox error carries one of ``REFUSAL_MA
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .topology import Attachment
+if TYPE_CHECKING:  # the coordinator stand-in imports this module as a CNI plugin: keep it light
+    from .topology import Attachment
 
 FIRST_NIC = "eth0"          # cni_types.go: podDefaultCniNic defaults to defaultOverlayVethName
 VETH = "veth0"              # defaultUnderlayVethName

@@ -43,9 +43,10 @@ class FaultRow:
         return not self.missed and not self.collateral
 
 
-def run_suites(lab: str, workers: int, results: Path) -> dict:
-    """The suites against ``lab`` in a subprocess (a fresh pytest, as a user runs it); its results.json,
-    validated (``report.results.load``). A run that wrote none (interrupted, or failed to start) raises."""
+def run_suites(lab: str, workers: int, results: Path, extra: tuple[str, ...] = ()) -> dict:
+    """The suites against ``lab`` in a subprocess (a fresh pytest, as a user runs it, with ``extra`` pytest
+    arguments); its results.json, validated (``report.results.load``). A run that wrote none (interrupted,
+    or failed to start) raises."""
     from .report.outputs import partial
     from .report.results import load
     from .run_command import suites_command
@@ -55,7 +56,7 @@ def run_suites(lab: str, workers: int, results: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([*suites_command(), "-q", "--lab", lab, *xdist, "--results", str(results),
                         "--catalogue", f"{tmp}/catalogue.yaml", "--html-report", f"{tmp}/report.html",
-                        "--history", f"{tmp}/history.jsonl"],
+                        "--history", f"{tmp}/history.jsonl", *extra],
                        cwd=ROOT, capture_output=True, text=True)
     if not results.exists():
         why = (f"it was interrupted (partial results in {partial(results, '.json')})"

@@ -175,9 +175,12 @@ def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1
 
 
 def sys_ping(dst: str, iface: str | None = None, count: int = 1, timeout: float = 1.0, size: int | None = None,
-             df: bool = False) -> dict:
-    """The pod's own ``ping`` command, as a user would type it (without ``iface``: where the routes send it)."""
+             df: bool = False, interval: float | None = None) -> dict:
+    """The pod's own ``ping`` command, as a user would type it (without ``iface``: where the routes send it;
+    ``interval``: seconds between echoes, 1 by default)."""
     argv = ["ping", "-n", "-c", str(count), "-W", str(max(1, round(timeout)))] + (["-I", iface] if iface else [])
+    if interval is not None:
+        argv += ["-i", f"{interval:g}"]
     if size is not None:
         argv += ["-s", str(size)]
     if df:
