@@ -169,7 +169,7 @@ CHECKS: tuple[Check, ...] = (
           "veth0 has no path to the node's Service rules: not a case).", (
               "MUST a TCP connection to the ClusterIP and port of Service default/kubernetes is accepted from every "
               "pod whose eth0 is the overlay's and every standalone pod with the coordinator's veth0 (it routes the "
-              "Service CIDR to the node).",
+              "Service CIDR to the node), and from the latter it leaves through veth0.",
           ), Category.ROUTING, generate=ex.service_cases, probe="service",
         requires=frozenset({Capability.SERVICE_ROUTING})),
     Check("rules.attachment", "rules",

@@ -16,7 +16,8 @@ on by default). Read at spidernet-io/spiderpool ``cmd/coordinator/cmd`` (``comma
 - overlay (the macvlan NIC is an extra NIC of an overlay pod): refused on the first NIC and when ``veth0``
   exists; the node's addresses and hijacked CIDRs via eth0; the NIC's routes to table ``99 + len(up links)``,
   eth0's default route copied to table 100 for eth0's address.
-- ``disabled`` does nothing.
+- ``disabled`` in the topology: the plugin does nothing (the NAD says ``disable``, the plugin's spelling; a NAD
+  that says ``disabled``, the CRD's, fails every ADD with ``unknown tuneMode: disabled``).
 
 Only the explicit modes refuse the multus-underlay mixes, and the refusals are the plugin's errors, so a pod
 is "refused by the rule" only when its sandbox error carries one of ``REFUSAL_MARKERS``.
@@ -101,14 +102,25 @@ def plan(attachments: list[Attachment]) -> list[NicPlan | None]:
     plans: list[NicPlan | None] = []
     veth = False
     up_links = 0  # up links other than lo when the coordinator of a NIC runs (the NIC itself included)
-    for att in attachments:
+    for i, att in enumerate(attachments):
         up_links += 1
         mode = mode_of(att)
         nic_plan = resolve_nic(mode, att.ifname, veth, up_links) if mode is not None else None
         if nic_plan is not None and nic_plan.mode == "underlay" and nic_plan.first:
             veth, up_links = True, up_links + 1
+        _check_default_route_nic(att, nic_plan, attachments[:i + 1], veth)
         plans.append(nic_plan)
     return plans
+
+
+def _check_default_route_nic(att: Attachment, nic_plan: NicPlan | None, added: list[Attachment], veth: bool) -> None:
+    """tunePodRoutes refuses a podDefaultRouteNIC the pod does not have (once a NIC holds a default route)."""
+    if nic_plan is None or (nic_plan.mode == "underlay" and nic_plan.first) or not att.network.coordinator.tune_pod_routes:
+        return
+    wanted = att.network.coordinator.pod_default_route_nic
+    names = {a.ifname for a in added} | ({VETH} if veth else set())
+    if wanted and wanted not in names and any(a.default_route for a in added[:-1]):
+        raise CoordinatorRefusal(f"failed to tunePodRoutes: podDefaultRouteNIC: {wanted} don't exist in pod")
 
 
 def refusal(attachments: list[Attachment]) -> str | None:
@@ -130,11 +142,12 @@ def has_veth(attachments: list[Attachment]) -> bool:
 
 
 def route_tables(attachments: list[Attachment]) -> dict[str, int | None]:
-    """Where each NIC's routes (its subnet and its default route, if its IPAM gave one) end up: None for the
-    main table, else the policy routing table the coordinator moved them to (``tunePodRoutes``, run for every
-    NIC but an underlay first one). The NIC holding the main default route keeps it unless
-    ``podDefaultRouteNIC`` names the NIC being added, which then takes the main table over
-    (``utils.go`` ``tunePodRoutes``, ``route.go`` ``GetDefaultRouteInterface``)."""
+    """Where each NIC's default route (if its IPAM gave one) ends up: None for the main table, else the policy
+    routing table the coordinator moved it to (``tunePodRoutes``, run for every NIC but an underlay first one;
+    other routes are copied there and stay in main). The NIC holding the main default route keeps it unless
+    ``podDefaultRouteNIC`` names another NIC: then the holder's routes move to the added NIC's table, and the
+    added NIC keeps its own in main (upstream does so whichever NIC is named; ``utils.go`` ``tunePodRoutes``,
+    ``route.go`` ``GetDefaultRouteInterface``, ``MoveRouteTable``)."""
     tables: dict[str, int | None] = {a.ifname: None for a in attachments}
     holder: str | None = None
     for att, nic_plan in zip(attachments, plan(attachments)):
@@ -142,8 +155,9 @@ def route_tables(attachments: list[Attachment]) -> dict[str, int | None]:
             and att.network.coordinator.tune_pod_routes
         if tunes and holder is not None:
             wanted = att.network.coordinator.pod_default_route_nic
-            if wanted == att.ifname and wanted != holder:
-                tables[holder], holder = nic_plan.table, (att.ifname if att.default_route else None)
+            if wanted and wanted != holder:  # the holder's routes move (upstream, whichever NIC is named)
+                tables[holder] = nic_plan.table
+                holder = att.ifname if wanted == att.ifname and att.default_route else None
                 continue
             tables[att.ifname] = nic_plan.table
             continue

@@ -45,7 +45,8 @@ def macvlan_conflist(network: Network, ipam: dict, mtu: int | None = None, cni_v
 def coordinator_plugin(coordinator: Coordinator, cluster_cidrs: dict | None = None) -> dict:
     """The coordinator as a SpiderMultusConfig renders it into the NAD (spidernet-io/spiderpool
     ``pkg/multuscniconfig/multusconfig_informer.go`` ``generateCoordinatorCNIConf``: ``type``, ``mode``,
-    ``tunePodRoutes``, ``podDefaultRouteNic``, ``hijackCIDR``, ``hostRuleTable`` when not the default).
+    ``tunePodRoutes``, ``podDefaultRouteNic``, ``hijackCIDR``; upstream never writes ``hostRuleTable``, which the
+    plugin reads from the agent: written here only when the topology sets another table than 500).
     ``disabled`` is written as the plugin's own spelling ``disable`` (``cni_types.go`` ``ModeDisable``; the
     CRD's ``disabled`` would reach the plugin as an unknown mode). ``cluster_cidrs`` (``serviceCIDR``,
     ``overlayPodCIDR``) are what the real plugin asks spiderpool-agent for: only the stand-in needs them."""
@@ -60,10 +61,12 @@ def coordinator_plugin(coordinator: Coordinator, cluster_cidrs: dict | None = No
     return {**plugin, **(cluster_cidrs or {})}
 
 
-def cluster_cidrs(topology: Topology) -> dict:
-    """What spiderpool-agent answers the coordinator (SpiderCoordinator status): the Service CIDR and, with an
-    overlay CNI (``podCIDRType`` auto on calico/cilium), its pod CIDR; for the stand-in's config."""
-    service = [str(topology.overlay.service_cidr)] if topology.overlay.service_cidr else []
+def cluster_cidrs(topology: Topology, service_cidr: str | None = None) -> dict:
+    """What spiderpool-agent answers the coordinator (SpiderCoordinator status): the Service CIDR (``service_cidr``,
+    the cluster's own where one runs, else the topology's) and the overlay's pod CIDR (``podCIDRType`` auto
+    finds calico/cilium, which the lab's overlay stands for); for the stand-in's config."""
+    service_cidr = service_cidr or (str(topology.overlay.service_cidr) if topology.overlay.service_cidr else None)
+    service = [service_cidr] if service_cidr else []
     return {"serviceCIDR": service, "overlayPodCIDR": [str(topology.overlay.pod_cidr)]}
 
 

@@ -208,8 +208,8 @@ def ip_reuse(p: Prober, case: Case) -> Observation:
     if reply is None:
         verdict, detail = Verdict.BLOCKED, (f"no reply within {case.params['bound_s']:g} s of the reuse; the peer's "
                                             f"neighbour entry for {ip} names {learned} (old {old_mac}, new {new_mac})")
-    elif learned != new_mac:
-        verdict, detail = Verdict.REACHABLE_OTHER, f"answered, but the peer's neighbour entry names {learned}"
+    elif learned != new_mac:  # not a pass: the MUST names the neighbour entry
+        verdict, detail = Verdict.MISMATCH, f"answered, but the peer's neighbour entry names {learned}"
     else:
         verdict, detail = Verdict.REACHABLE, ""
     evidence = {"ip": ip, "old_mac": old_mac, "new_mac": new_mac, "neighbour_before": before,
@@ -266,13 +266,19 @@ def service(p: Prober, case: Case) -> Observation:
     ip, port = p.target.service_address()
     agent = p.target.agent(case.src.pod)
 
+    wanted = case.params.get("dev")
+
     def attempt():
         ev = agent.call("tcp_connect", ip=ip, port=port, timeout=max(2.0, p.window * 2))
         ev["route"] = agent.call("route_get", dst=ip)
+        if ev["ok"] and wanted and ev["route"].get("dev") != wanted:
+            return Verdict.MISMATCH, ev  # answered, but not along the path the coordinator sets up
         return (Verdict.REACHABLE if ev["ok"] else Verdict.BLOCKED), ev
 
     verdict, ev, attempts = p.retry(attempt, case.expected)
-    detail = "" if ev["ok"] else f"{ev.get('error')}; the pod routes {ip} through {ev['route'].get('dev')}"
+    detail = "" if verdict == Verdict.REACHABLE else (
+        f"answered through {ev['route'].get('dev')}, expected {wanted}" if ev["ok"] else
+        f"{ev.get('error')}; the pod routes {ip} through {ev['route'].get('dev')}")
     return Observation(verdict, ev, attempts, detail=detail, reproducer=p.target.reproducer(
         case.src.pod, ["python3", "-c", f"import socket; socket.create_connection(('{ip}', {port}), 3)"]))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from . import annotations as ann
 from .bounded_yaml import excerpt
 from .ifnames import ifname_problem
+from . import coordinator
 from .topology import IFNAME_RE, Topology, TopologyError, attachment_rule_violation, resolve_attachments
 
 
@@ -190,6 +191,10 @@ def _check_pods(t: Topology) -> None:
         violation = attachment_rule_violation(attachments)
         if violation:
             raise TopologyError(f"{where}.annotations: {violation}")
+        refusal = coordinator.refusal(attachments)
+        if refusal:
+            raise TopologyError(f"{where}: the coordinator of its networks would refuse this pod ({refusal}); "
+                                f"change the networks' coordinator settings or the pod")
     for name, used in usage.items():
         if used > len(pools[name].addresses):
             raise TopologyError(f"ippools: pool {name} has {len(pools[name].addresses)} addresses but "

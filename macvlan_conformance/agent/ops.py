@@ -43,6 +43,7 @@ from .classify import carries_marker, classify_arp_replies, classify_icmp_reply,
 conf.verb = 0
 conf.sniff_promisc = False
 BROADCAST = "ff:ff:ff:ff:ff:ff"
+IFA_F_PERMANENT = 0x80  # an address someone configured (not SLAAC's, nor a temporary one)
 MACVLAN_MODES = {1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}
 _sniffers: dict[str, tuple[AsyncSniffer, bytes]] = {}
 _sniffers_lock = threading.Lock()
@@ -66,7 +67,7 @@ def _ipv4(nic: NetworkInterface) -> str:
 # --- describe ------------------------------------------------------------------------------------
 def describe() -> dict:
     """Links (kind, macvlan mode, VLAN id, MAC, MTU, parent ifindex/netnsid, master ifindex), IPv4 addresses and
-    global IPv6 addresses, main-table routes, the other tables' routes and the rules (policy routing), and
+    the permanent global IPv6 addresses (those an IPAM configured; SLAAC's are in no CNI result), main-table routes, the other tables' routes and the rules (policy routing), and
     neighbours."""
     with IPRoute() as ipr:
         names = {}
@@ -91,8 +92,9 @@ def describe() -> dict:
             })
         addresses = [{"ifname": names.get(a["index"]), "address": a.get_attr("IFA_ADDRESS"),
                       "prefixlen": a["prefixlen"]} for a in ipr.get_addr(family=2)]
-        addresses6 = [{"ifname": names.get(a["index"]), "address": a.get_attr("IFA_ADDRESS"),  # global scope only
-                       "prefixlen": a["prefixlen"]} for a in ipr.get_addr(family=10) if a["scope"] == 0]
+        addresses6 = [{"ifname": names.get(a["index"]), "address": a.get_attr("IFA_ADDRESS"),
+                       "prefixlen": a["prefixlen"]} for a in ipr.get_addr(family=10)
+                      if a["scope"] == 0 and (a.get_attr("IFA_FLAGS") or a["flags"]) & IFA_F_PERMANENT]
         routes = []
         for r in ipr.get_routes(family=2, table=254):
             dst = r.get_attr("RTA_DST")

@@ -79,6 +79,9 @@ def _coordinator_differences(network: Network, plugin: dict | None) -> list[str]
                 "{mode: ...} to it)"]
     mode = plugin.get("mode") or "auto"
     found = []
+    if mode == "disabled":  # cni_types.go ModeDisable is "disable": the plugin fails every ADD on "disabled"
+        return ["coordinator mode 'disabled', which the plugin does not know (it fails every pod with "
+                "'unknown tuneMode: disabled'); write 'disable'"]
     for field, have, wanted in (("coordinator mode", "disabled" if mode == "disable" else mode, want.mode),
                                 ("coordinator tunePodRoutes", plugin.get("tunePodRoutes", True), want.tune_pod_routes),
                                 ("coordinator podDefaultRouteNic", plugin.get("podDefaultRouteNic", ""),

@@ -16,6 +16,7 @@ from kubernetes import client
 from .. import netconf
 from ..cluster import manifests
 from ..cluster.rbac import RULES
+from .processes import SERVICE_CIDR
 from ..topology import Topology
 from .cluster import IPAM_USER, MULTUS_USER, RUN_USER
 from .processes import ControlPlaneError
@@ -92,7 +93,8 @@ def install_networks(api: client.ApiClient, topology: Topology) -> None:
                "metadata": {"name": pool.name, "labels": {LAB_LABEL: "network"}}, "spec": manifests.ippool_spec(pool)}
         custom.create_cluster_custom_object("spiderpool.spidernet.io", "v2beta1", "spiderippools", obj)
     for network in topology.networks:
-        config = netconf.macvlan_conflist(network, installed_ipam(network), cluster_cidrs=netconf.cluster_cidrs(topology))
+        config = netconf.macvlan_conflist(network, installed_ipam(network),
+                                          cluster_cidrs=netconf.cluster_cidrs(topology, SERVICE_CIDR))
         obj = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
                "metadata": {"name": network.name, "namespace": network.namespace, "labels": {LAB_LABEL: "network"},
                             "annotations": {manifests.NETWORK_TYPE_ANNOTATION: f"macvlan-{network.type}"}},

@@ -17,7 +17,8 @@ links); then, as ``setupVeth``, ``setupNeighborhood``, ``setupHostRoutes``, ``se
 - on the node: ``ip rule from all lookup <hostRuleTable> pref 1000`` and the NIC's addresses via the host veth
   in that table; ``net.ipv4.conf.all.rp_filter`` in the pod from ``podRPFilter`` (default 0).
 Prints ``prevResult`` unchanged. DEL (``command_del.go``): deletes the host veth and the NIC's routes in the host
-table; nothing in a pod namespace that is gone. CHECK: nothing. ``mode: disable``/``disabled``: passes through.
+table; nothing in a pod namespace that is gone. CHECK: nothing. ``mode: disable`` passes through; ``disabled``
+(the CRD's spelling, which SpiderMultusConfig copies verbatim) fails as ``unknown tuneMode: disabled``, as upstream.
 
 What the real plugin asks spiderpool-agent at run time (the cluster's service and pod CIDRs, the
 SpiderCoordinator's defaults) the stand-in reads from its own config: ``serviceCIDR`` and ``overlayPodCIDR``,
@@ -84,9 +85,9 @@ def _rule_commands(netns: str | None, wanted: list[str]) -> list[str]:
 
 
 def _up_links(netns: str) -> list[dict]:
-    """GetUPLinkList: the pod's links that are up, lo excluded."""
+    """GetUPLinkList: the pod's links that are up, broadcast and multicast (lo, tunl0, gre0, sit0 are not)."""
     return [link for link in _json(["link", "show"], netns)
-            if link["ifname"] != "lo" and "UP" in link.get("flags", [])]
+            if {"UP", "BROADCAST", "MULTICAST"} <= set(link.get("flags", []))]
 
 
 def _ipv4(ifname: str, netns: str | None = None) -> list[str]:
@@ -126,8 +127,10 @@ def host_veth_name(container_id: str) -> str:
 def cmd_add(env: Mapping[str, str], conf: dict) -> dict:
     prev = conf.get("prevResult") or {}
     mode = conf.get("mode") or "auto"
-    if mode in ("disable", "disabled"):
+    if mode == "disable":  # ModeDisable; "disabled" (the CRD's spelling) is an unknown mode to the plugin
         return prev
+    if mode not in ("auto", "underlay", "overlay"):
+        raise CniError(f"unknown tuneMode: {mode}")
     pod, ifname, cid = env["CNI_NETNS"], env["CNI_IFNAME"], env["CNI_CONTAINERID"]
     first_nic = conf.get("podDefaultCniNic") or "eth0"
     links = _up_links(pod)
@@ -293,7 +296,7 @@ def _route_command(verb: str, route: dict, table: int | None) -> str:
 # --- DEL -----------------------------------------------------------------------------------------------------
 def cmd_del(env: Mapping[str, str], conf: dict) -> None:
     """CmdDel: the host veth goes (the pod's veth0 with it), and the NIC's routes in the host table."""
-    if (conf.get("mode") or "auto") in ("disable", "disabled"):
+    if conf.get("mode") == "disable":
         return
     pod = env.get("CNI_NETNS", "")
     if not pod or not os.path.exists(pod):

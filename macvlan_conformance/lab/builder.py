@@ -299,13 +299,13 @@ class PodFactory:
             _create_namespaces([self.names.pod_ns(pod.name)])
             try:
                 pod_state = self._attach(pod, attachments)
-            except CniError as exc:  # as Multus: the delegates added so far are deleted, the sandbox fails
-                self._detach(pod, attachments)
-                cleanup.delete_namespaces([self.names.pod_ns(pod.name)])
-                raise PodRefused(pod.name, f"failed to create the pod sandbox: {exc}") from None
-            except BaseException:
-                self._detach(pod, attachments)
-                cleanup.delete_namespaces([self.names.pod_ns(pod.name)])
+            except BaseException as exc:  # as Multus: the delegates added so far are deleted, the sandbox fails
+                try:
+                    self._detach(pod, attachments)
+                finally:
+                    cleanup.delete_namespaces([self.names.pod_ns(pod.name)])
+                if isinstance(exc, CniError):
+                    raise PodRefused(pod.name, f"failed to create the pod sandbox: {exc}") from None
                 raise
             fresh = LabState.load(self.names.state_file)
             fresh.pods[pod.name] = pod_state
@@ -315,17 +315,22 @@ class PodFactory:
         return pod_state
 
     def _detach(self, pod: Pod, attachments: list[Attachment]) -> None:
-        """CNI DEL of every attachment in reverse order (idempotent; a failing DEL is left behind with the
-        namespace, which is deleted next) and the pool addresses released."""
+        """CNI DEL, in reverse order, of every attachment whose ADD ran (with the configuration libcni cached;
+        DEL is idempotent, a failing one is left to the namespace's deletion), and the pool addresses released."""
         runtime = self._runtime(pod.node)
         cid = self.names.container_id(pod.name)
         for att in reversed(attachments):
+            rt = self._runtime_conf(pod, att.ifname)
+            name = att.network.name if att.network else self.t.overlay.name
+            added = runtime.cached_entry(name, rt)
             try:
-                runtime.delete(self._conflist(att, pod.node, cid), self._runtime_conf(pod, att.ifname))
+                if added is not None:
+                    runtime.delete(added["config"], rt)
             except CniError:
                 pass
-            if att.pool:
-                self.pools.release(att.pool, f"{cid}/{att.ifname}")
+            finally:
+                if att.pool:
+                    self.pools.release(att.pool, f"{cid}/{att.ifname}")
 
     def delete(self, name: str) -> None:
         """CNI DEL of every attachment (reverse order), then remove the pod's namespace."""

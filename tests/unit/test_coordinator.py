@@ -4,6 +4,7 @@ Services, the attachment rules). Each behaviour is read at spidernet-io/spiderpo
 (v1.0.3-146-ga7fbd3b29), cited per test."""
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -99,11 +100,13 @@ def test_the_nad_chains_the_coordinator_as_spidermultusconfig_renders_it():
     (lambda d: d["networks"][0].update(coordinator={"mode": "sometimes"}), "networks[0].coordinator.mode"),
     (lambda d: d["networks"][0].update(coordinator={"podDefaultRouteNIC": "net 1"}), "is not an interface name"),
     (lambda d: d["networks"][0].update(coordinator={"hostRuleTable": 254}), "networks[0].coordinator.hostRuleTable"),
+    (lambda d: d["networks"][2].update(coordinator={"mode": "overlay"}),
+     "pods[3]: the coordinator of its networks would refuse this pod (when creating interface eth0 in overlay mode"),
 ])
 def test_coordinator_fields_are_validated(change, words):
     data = coordinator_data()
     change(data)
-    with pytest.raises(TopologyError, match=words.replace("[", r"\[").replace(".", r"\.")):
+    with pytest.raises(TopologyError, match=re.escape(words)):
         parse_topology(data)
 
 
@@ -196,3 +199,54 @@ def test_rendered_pod_annotations_clean_the_gateway_only_where_the_model_does():
         pod = topology.pod("sa-w2-dual")
         entries = json.loads(pod_annotations(pod, topology.attachments(pod.name))["ipam.spidernet.io/ippools"])
         assert [e["cleangateway"] for e in entries] == [False, cleaned]
+
+
+def test_the_stand_in_and_networks_declared_treat_disabled_as_the_plugin_does():
+    """cni_types.go: ModeDisable is "disable"; "disabled" (the CRD's spelling, copied into the NAD by
+    generateCoordinatorCNIConf) reaches coordinatorModeAndFirstInvoke as an unknown mode."""
+    import io
+    import json
+    from macvlan_conformance.cluster import existing
+    from macvlan_conformance.coordinator_standin.plugin import main
+    env = {"CNI_COMMAND": "ADD", "CNI_NETNS": "/nonexistent", "CNI_IFNAME": "eth0", "CNI_CONTAINERID": "c" * 64}
+    out = io.StringIO()
+    conf = {"cniVersion": "1.0.0", "name": "n", "type": "coordinator", "mode": "disabled", "prevResult": {}}
+    assert main(env, io.BytesIO(json.dumps(conf).encode()), out) == 1
+    assert json.loads(out.getvalue())["msg"] == "unknown tuneMode: disabled"
+    out = io.StringIO()
+    assert main(env, io.BytesIO(json.dumps({**conf, "mode": "disable", "prevResult": {"ips": []}}).encode()), out) == 0
+    assert json.loads(out.getvalue()) == {"ips": []}  # passed through
+    network = CO.network("kube-system/macvlan-standalone-vlan100")
+    nad = {"spec": {"config": json.dumps(netconf.macvlan_conflist(
+        network, netconf.spiderpool_ipam()) | {"plugins": [{"type": "macvlan", "master": "bond0.100",
+                                                             "ipam": {"type": "spiderpool",
+                                                                      "default_ipv4_ippool": ["vlan100-v4"]}},
+                                                            {"type": "coordinator", "mode": "disabled"}]})}}
+    assert any("unknown tuneMode: disabled" in line for line in existing.nad_differences(network, nad))
+
+
+def test_pod_default_route_nic_naming_a_third_nic_moves_the_holders_routes_and_a_missing_one_refuses():
+    """utils.go tunePodRoutes: a configured podDefaultRouteNIC other than the holder moves the holder's routes
+    to the added NIC's table, whichever existing NIC it names (here veth0; the added NIC keeps its default route
+    in main); a NIC the pod does not have fails the ADD ("podDefaultRouteNIC: X don't exist in pod")."""
+    def topology_with(nic):
+        data = coordinator_data()
+        for network in data["networks"]:
+            if network["name"] == "macvlan-standalone-vlan100":
+                network["coordinator"] = {"mode": "underlay", "podDefaultRouteNIC": nic}
+        return parse_topology(data)
+    assert coordinator.route_tables(topology_with("veth0").attachments("sa-w2-dual")) == {"eth0": 101, "net1": None}
+    with pytest.raises(TopologyError, match=re.escape("pods[7]: the coordinator of its networks would refuse this "
+                                                      "pod (failed to tunePodRoutes: podDefaultRouteNIC: net7 don't "
+                                                      "exist in pod)")):
+        topology_with("net7")
+
+
+def test_rule_controls_use_networks_whose_coordinator_lets_them_come_up():
+    """A control must keep the contract under the topology's coordinators: an overlay network declared in
+    underlay mode would refuse an extra NIC of an overlay pod, so another overlay network serves the control."""
+    data = coordinator_data()
+    data["networks"][3]["coordinator"] = {"mode": "underlay"}  # macvlan-overlay-vlan0
+    rules = {r.name: r for r in ex.rule_cases(parse_topology(data))}
+    assert rules["overlay-as-extra"].pod.annotations["k8s.v1.cni.cncf.io/networks"] == \
+        "kube-system/macvlan-overlay-vlan100"
