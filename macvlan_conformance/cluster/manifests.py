@@ -118,7 +118,8 @@ def network_attachment(network: Network, topology: Topology, scope: RunScope, ip
 
 
 def multus_config(network: Network, topology: Topology, scope: RunScope) -> dict:
-    """The SpiderMultusConfig equivalent of the NAD (Spiderpool then writes the NAD itself)."""
+    """The SpiderMultusConfig equivalent of the NAD (Spiderpool then writes the NAD itself). ``enableCoordinator``
+    defaults to true in the CRD, so it is written either way: the network's coordinator spec, or false."""
     node = topology.nodes[0]
     vlan = topology.master_vlan(network.master, node.bond.name)
     macvlan: dict = {"master": [node.bond.name], "ippools": {"ipv4": [network.ippool]}}
@@ -128,8 +129,14 @@ def multus_config(network: Network, topology: Topology, scope: RunScope) -> dict
         macvlan["mtu"] = network.mtu
     meta = _meta(network.name, scope, network.namespace,
                  annotations={NETWORK_TYPE_ANNOTATION: f"macvlan-{network.type}"})
+    spec: dict = {"cniType": "macvlan", "macvlan": macvlan, "enableCoordinator": network.coordinator is not None}
+    if network.coordinator is not None:
+        c = network.coordinator
+        spec["coordinator"] = {"mode": c.mode, "tunePodRoutes": c.tune_pod_routes, "hostRuleTable": c.host_rule_table,
+                               **({"podDefaultRouteNIC": c.pod_default_route_nic} if c.pod_default_route_nic else {}),
+                               **({"hijackCIDR": [str(n) for n in c.hijack_cidr]} if c.hijack_cidr else {})}
     return {"apiVersion": "spiderpool.spidernet.io/v2beta1", "kind": "SpiderMultusConfig", "metadata": meta,
-            "spec": {"cniType": "macvlan", "macvlan": macvlan}}
+            "spec": spec}
 
 
 def pod_annotations(pod: Pod, attachments: list[Attachment]) -> dict[str, str]:

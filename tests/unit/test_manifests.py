@@ -86,6 +86,19 @@ def test_spider_multus_configs_validate():
     by_name = {o["metadata"]["name"]: o["spec"]["macvlan"] for o in configs}
     assert by_name["macvlan-standalone-vlan100"]["vlanID"] == 100
     assert "vlanID" not in by_name["macvlan-standalone-vlan0"]  # native VLAN: the bond itself
+    # enableCoordinator defaults to true in the CRD: written false where the topology declares no coordinator
+    assert all(o["spec"]["enableCoordinator"] is False for o in configs)
+
+
+def test_spider_multus_configs_carry_the_coordinator_spec():
+    configs = {o["metadata"]["name"]: o for o in rendered("coordinator", multus_configs=True)
+               if o["kind"] == "SpiderMultusConfig"}
+    for obj in configs.values():
+        validate_custom(obj)  # against the SpiderMultusConfig CRD's coordinator schema
+    spec = configs["macvlan-standalone-vlan100"]["spec"]
+    assert spec["enableCoordinator"] is True
+    assert spec["coordinator"] == {"mode": "underlay", "tunePodRoutes": True, "hostRuleTable": 500}
+    assert configs["macvlan-overlay-vlan200"]["spec"]["coordinator"]["mode"] == "overlay"
 
 
 def test_a_schema_violation_is_caught():
