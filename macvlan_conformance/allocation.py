@@ -123,7 +123,8 @@ def _veth_problems(node, link: dict | None, describe: dict) -> list[str]:
         return [f"{coordinator.VETH}: missing (the coordinator in underlay mode gives the pod a veth to its node)"]
     problems = []
     if link["kind"] != "veth" or not link["up"]:
-        problems.append(f"{coordinator.VETH}: kind {link['kind']}, {'up' if link['up'] else 'down'}; expected an up veth")
+        state = "up" if link["up"] else "down"
+        problems.append(f"{coordinator.VETH}: kind {link['kind']}, {state}; expected an up veth")
     if not any(r["dst"] == f"{node.ip}/32" and r["dev"] == coordinator.VETH for r in describe["routes"]):
         problems.append(f"{coordinator.VETH}: no route to the node's address {node.ip} through it")
     return problems

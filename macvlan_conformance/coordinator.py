@@ -115,7 +115,8 @@ def plan(attachments: list[Attachment]) -> list[NicPlan | None]:
 
 def _check_default_route_nic(att: Attachment, nic_plan: NicPlan | None, added: list[Attachment], veth: bool) -> None:
     """tunePodRoutes refuses a podDefaultRouteNIC the pod does not have (once a NIC holds a default route)."""
-    if nic_plan is None or (nic_plan.mode == "underlay" and nic_plan.first) or not att.network.coordinator.tune_pod_routes:
+    tuned = nic_plan is not None and not (nic_plan.mode == "underlay" and nic_plan.first)
+    if not tuned or not att.network.coordinator.tune_pod_routes:
         return
     wanted = att.network.coordinator.pod_default_route_nic
     names = {a.ifname for a in added} | ({VETH} if veth else set())

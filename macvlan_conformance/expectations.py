@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from . import annotations as ann
 from . import coordinator
-from .topology import Pod, Topology
+from .topology import Pod, Topology, resolve_attachments
 from .verdicts import Verdict
 
 
@@ -302,9 +302,9 @@ def node_reachability_cases(topology: Topology) -> list[Case]:
     directly from the native VLAN, through the vlanifs from a routed tagged VLAN; no case otherwise.
     """
     native, routed = topology.switch.native_vlan, set(topology.routed_vlans)
-    eps = [e for e in endpoints(topology) if e.macvlan and e.default]
+    macvlans = [e for e in endpoints(topology) if e.macvlan]
     cases = []
-    for src in eps:
+    for src in (e for e in macvlans if e.default):
         veth = coordinator.has_veth(topology.attachments(src.pod))
         for node in topology.nodes:
             common = {"target": f"node {node.name} ({node.ip})"}
@@ -317,16 +317,14 @@ def node_reachability_cases(topology: Topology) -> list[Case]:
                     cases.append(Case("host.node-reachability", src, None, Verdict.REACHABLE_L2, ttl=64,
                                       params={**params, "dev": src.ifname}, **common))
                     continue
-                peer = next((e for e in endpoints(topology) if e.macvlan and e.vlan == native and e.node != node.name),
-                            None)
+                peer = next((e for e in macvlans if e.vlan == native and e.node != node.name), None)
                 if peer is not None:
                     control = Case("host.node-control", peer, None, Verdict.REACHABLE, params=params, **common)
                     cases.append(Case("host.node-reachability", src, None, Verdict.BLOCKED, control=control,
                                       params={**params, "dev": src.ifname}, **common))
-            elif native is not None and {src.vlan, native} <= routed:
+            elif native is not None and {src.vlan, native} <= routed:  # the probe checks TTL and the gateway
                 cases.append(Case("host.node-reachability", src, None, Verdict.REACHABLE_ROUTED, ttl=63,
-                                  mac_owner=MacOwner("vlanif", str(src.vlan)), params={**params, "dev": src.ifname},
-                                  **common))
+                                  params={**params, "dev": src.ifname}, **common))
     return cases
 
 
@@ -334,10 +332,11 @@ def service_cases(topology: Topology) -> list[Case]:
     """Every pod with a path to the cluster's Services reaches the ``kubernetes`` Service on its ClusterIP: pods
     whose eth0 is the overlay's (their node's Service rules) and standalone pods with the coordinator's veth0
     (it routes the Service CIDR to the node). A standalone pod without one has no path: not a case."""
+    first_nics = {e.pod: e for e in reversed(endpoints(topology))}  # each pod's first interface
     cases = []
     for pod in topology.pods:
         atts = topology.attachments(pod.name)
-        eth0 = next(e for e in endpoints(topology) if e.pod == pod.name and e.ifname == atts[0].ifname)
+        eth0 = first_nics[pod.name]
         if atts[0].network is None or coordinator.has_veth(atts):
             params = {"dev": coordinator.VETH} if atts[0].network is not None else {}  # overlay: its own path
             cases.append(Case("services.cluster-ip", eth0, None, Verdict.REACHABLE,
@@ -350,8 +349,8 @@ def service_cases(topology: Topology) -> list[Case]:
 class RuleCase:
     """A pod probing the multus-underlay contract: whether the cluster must refuse it, and why.
 
-    ``enforcer`` is the coordinator's error that refuses it (None for a pod that must come up): a refusal counts
-    as enforcement only when it carries one of ``coordinator.REFUSAL_MARKERS``."""
+    ``enforcer`` is the coordinator's error that refuses it (None for a pod that must come up); a refusal counts
+    as enforcement only when it carries ``marker``, the part of that error which names the rule."""
 
     name: str
     pod: Pod
@@ -359,6 +358,11 @@ class RuleCase:
     why: str
     enforcer: str | None = None
     control: bool = False   # a pod that keeps the contract (it must come up)
+
+    @property
+    def marker(self) -> str | None:
+        """The fragment of ``enforcer`` that names the rule (``coordinator.REFUSAL_MARKERS``), if any."""
+        return next((m for m in coordinator.REFUSAL_MARKERS if m in (self.enforcer or "")), None)
 
 
 def rule_cases(topology: Topology) -> list[RuleCase]:
@@ -391,7 +395,6 @@ def rule_cases(topology: Topology) -> list[RuleCase]:
         return RuleCase(name, probe, Verdict.REFUSED, why, enforcer=refusal)
 
     def resolve(probe: Pod):
-        from .topology import resolve_attachments
         return resolve_attachments(topology, probe)
 
     def allowed(name: str, annotations: dict) -> Pod | None:

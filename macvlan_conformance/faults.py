@@ -105,7 +105,8 @@ def _in_netns(pid: int, netns: str) -> bool:
 class VlanRemovedFromTrunk(Fault):
     name = "vlan-removed-from-trunk"
     breaks = frozenset({"intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry",
-                        "mtu.df-ping", "isolation.cross-vlan-arp", "isolation.broadcast", "addressing.unique-ip", "addressing.ip-reuse", "host.node-reachability"})
+                        "mtu.df-ping", "isolation.cross-vlan-arp", "isolation.broadcast", "addressing.unique-ip",
+                        "addressing.ip-reuse", "host.node-reachability"})
 
     def _victim(self, t: Topology) -> tuple[str, int]:
         last = t.nodes[-1]
@@ -137,7 +138,8 @@ class VlanRemovedFromTrunk(Fault):
 
 class VlanifDown(Fault):
     name = "vlanif-down"
-    breaks = frozenset({"gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "host.node-reachability"})
+    breaks = frozenset({"gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping",
+                        "host.node-reachability"})
 
     def summary(self, t):
         vlan = _tagged_routed_vlan(t)
@@ -250,7 +252,8 @@ class MasterInWrongVlan(_Reattach):
     name = "master-in-wrong-vlan"
     breaks = frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
                         "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "isolation.cross-vlan-arp",
-                        "isolation.broadcast", "addressing.unique-ip", "addressing.ip-reuse", "host.node-reachability"})
+                        "isolation.broadcast", "addressing.unique-ip", "addressing.ip-reuse",
+                        "host.node-reachability"})
 
     def victims(self, t):
         return _standalone_pods(t, _tagged_routed_vlan(t))[:1]
@@ -296,7 +299,8 @@ class BondBothDown(Fault):
     name = "bond-both-down"
     breaks = frozenset({"intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry",
                         "mtu.df-ping", "isolation.cross-vlan-arp", "isolation.broadcast", "isolation.own-master",
-                        "overlay.coexistence", "addressing.unique-ip", "resilience.bond-member-down", "addressing.ip-reuse", "host.node-reachability"})
+                        "overlay.coexistence", "addressing.unique-ip", "resilience.bond-member-down",
+                        "addressing.ip-reuse", "host.node-reachability"})
 
     def summary(self, t):
         return f"both bond members of {t.nodes[-1].name} down: its underlay is cut off"
@@ -335,7 +339,8 @@ class PodInterfaceDown(_PodFault):
     name = "pod-interface-down"
     breaks = frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
                         "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "isolation.cross-vlan-arp",
-                        "isolation.broadcast", "addressing.unique-ip", "addressing.ip-reuse", "host.node-reachability"})
+                        "isolation.broadcast", "addressing.unique-ip", "addressing.ip-reuse",
+                        "host.node-reachability"})
 
     def summary(self, t):
         return f"{self.victim(t)}'s eth0 down (it is also a broadcast sender: that check turns inconclusive)"
@@ -350,7 +355,8 @@ class PodInterfaceDown(_PodFault):
 
 class PodDefaultRouteRemoved(_PodFault):
     name = "pod-default-route-removed"
-    breaks = frozenset({"allocation.interfaces", "inter-vlan.routed", "inter-vlan.ttl-expiry", "host.node-reachability"})
+    breaks = frozenset({"allocation.interfaces", "inter-vlan.routed", "inter-vlan.ttl-expiry",
+                        "host.node-reachability"})
 
     def summary(self, t):
         pod = self.victim(t)

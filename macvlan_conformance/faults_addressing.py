@@ -4,6 +4,7 @@ arrive, and the coordinator's host routes. Same contract as every ``faults.Fault
 from __future__ import annotations
 
 from . import coordinator
+from .coordinator_standin.plugin import host_veth_name
 from .faults import Fault, NotApplicable
 from .lab.commands import run
 from .lab.target import LabTarget
@@ -68,7 +69,7 @@ class CoordinatorHostRouteRemoved(Fault):
         pod = target.state.pods[self.victim(target.topology)]
         eth0 = pod.interface("eth0")
         table = str(target.topology.network(eth0.network_ref).coordinator.host_rule_table)
-        host_veth = f"veth{pod.container_id[:11]}"  # the coordinator's getHostVethName
+        host_veth = host_veth_name(pod.container_id)
         for ip in eth0.ips:
             run(["ip", "route", verb, f"{ip.split('/')[0]}/32", "dev", host_veth, "scope", "link", "table", table],
                 netns=target.state.nodes[pod.node].netns, check=verb != "del")

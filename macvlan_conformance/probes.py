@@ -193,7 +193,12 @@ def ip_reuse(p: Prober, case: Case) -> Observation:
     peer, victim = case.src, case.dst
     ip, old_mac = p.ip_of(victim.key), p.target.endpoint_mac(victim.key)
     agent = p.target.agent(peer.pod)
-    warm = agent.call("sys_ping", dst=ip, iface=peer.ifname, count=1, timeout=1.0)
+
+    def warm_up():
+        ev = agent.call("sys_ping", dst=ip, iface=peer.ifname, count=1, timeout=1.0)
+        return (Verdict.REACHABLE if ev["ok"] else Verdict.BLOCKED), ev
+
+    control, warm, _ = p.retry(warm_up, Verdict.REACHABLE)  # the control, retried as every positive probe
     before = _neighbour(agent, ip, peer.ifname)
     new_mac = p.target.recreate_nic(victim.pod, victim.ifname)
     started = time.monotonic()
@@ -215,8 +220,7 @@ def ip_reuse(p: Prober, case: Case) -> Observation:
     evidence = {"ip": ip, "old_mac": old_mac, "new_mac": new_mac, "neighbour_before": before,
                 "neighbour_after": after, "seconds_to_reply": took if reply else None, "pings": attempts,
                 "last_ping": ev}
-    return Observation(verdict, evidence, 1, control=Verdict.REACHABLE if warm["ok"] else Verdict.BLOCKED,
-                       control_evidence=warm, detail=detail,
+    return Observation(verdict, evidence, 1, control=control, control_evidence=warm, detail=detail,
                        reproducer=p.target.reproducer(peer.pod, ["ping", "-c", "1", "-I", peer.ifname, ip]))
 
 
@@ -235,9 +239,9 @@ def host(p: Prober, case: Case) -> Observation:
         return _host_verdict(p, case, ev), ev
 
     verdict, ev, attempts = p.retry(attempt, case.expected)
-    route = ev["route"]
-    detail = f"the route leaves through {route.get('dev')} (expected {case.params['dev']})" \
-        if verdict == Verdict.REACHABLE_OTHER and case.params.get("dev") not in (None, route.get("dev")) else ""
+    left = ev["route"].get("dev")
+    detail = f"the route leaves through {left} (expected {case.params['dev']})" \
+        if ev["ok"] and case.params.get("dev") not in (None, left) else ""
     obs = Observation(verdict, ev, attempts, detail=detail,
                       reproducer=p.target.reproducer(case.src.pod, ["ping", "-c", str(count), "-W", "1", ip]))
     if case.control is not None:
@@ -265,7 +269,6 @@ def service(p: Prober, case: Case) -> Observation:
     the pod's route to it is kept as evidence (veth0 with the coordinator, eth0 on the overlay)."""
     ip, port = p.target.service_address()
     agent = p.target.agent(case.src.pod)
-
     wanted = case.params.get("dev")
 
     def attempt():

@@ -6,7 +6,6 @@ MUST lines: the check registry (macvlan_conformance/checks.py), listed in report
 
 import pytest
 
-from macvlan_conformance.coordinator import REFUSAL_MARKERS
 from macvlan_conformance.verdicts import Judgement, Verdict
 
 
@@ -16,8 +15,7 @@ def test_attachment_rule(rule, target, conformance, request):
     admission = target.try_create_pod(pod)
     passed = admission.verdict == expected
     if expected == Verdict.REFUSED:
-        marker = next(m for m in REFUSAL_MARKERS if m in rule.enforcer)  # the coordinator's error for this rule
-        named = marker in admission.detail
+        named = rule.marker is not None and rule.marker in admission.detail  # the coordinator's error for it
         enforcement = ("enforced" if named else "refused, but not for the rule") if passed \
             else f"not enforced by this {target.kind}"
         passed = passed and named

@@ -67,8 +67,8 @@ def _ipv4(nic: NetworkInterface) -> str:
 # --- describe ------------------------------------------------------------------------------------
 def describe() -> dict:
     """Links (kind, macvlan mode, VLAN id, MAC, MTU, parent ifindex/netnsid, master ifindex), IPv4 addresses and
-    the permanent global IPv6 addresses (those an IPAM configured; SLAAC's are in no CNI result), main-table routes, the other tables' routes and the rules (policy routing), and
-    neighbours."""
+    the permanent global IPv6 addresses (those an IPAM configured; SLAAC's are in no CNI result), main-table
+    routes, the other tables' routes and the rules (policy routing), and neighbours."""
     with IPRoute() as ipr:
         names = {}
         links = []

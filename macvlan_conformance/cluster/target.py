@@ -66,6 +66,7 @@ class ClusterTarget(Target):
         self._agents: dict[str, AgentClient] = {}
         self._agent_locks: dict[str, threading.Lock] = {}
         self._learned_macs: dict[int, str | None] = {}
+        self._service: tuple[str, int] | None = None
         self._agents_lock = threading.Lock()
         self._macs_lock = threading.Lock()  # held while learning; learning starts agents (their own lock)
 
@@ -201,10 +202,12 @@ class ClusterTarget(Target):
         return self._status[pod]
 
     def service_address(self) -> tuple[str, int]:
-        """Service default/kubernetes: its ClusterIP and first port (every cluster has it)."""
-        service = call(self.cluster, "read Service default/kubernetes", self.cluster.core.read_namespaced_service,
-                       "kubernetes", "default")
-        return service.spec.cluster_ip, service.spec.ports[0].port
+        """Service default/kubernetes: its ClusterIP and first port (every cluster has it), read once."""
+        if self._service is None:
+            service = call(self.cluster, "read Service default/kubernetes", self.cluster.core.read_namespaced_service,
+                           "kubernetes", "default")
+            self._service = (service.spec.cluster_ip, service.spec.ports[0].port)
+        return self._service
 
     def vlanif_mac(self, vlan: int) -> str | None:
         given = next((v.gateway_mac for v in self.topology.vlans if v.id == vlan), None)

@@ -53,13 +53,17 @@ class CniError(Exception):
 
 
 # --- the two namespaces ------------------------------------------------------------------------------------
-def _ip(argv: list[str], netns: str | None = None, stdin: str | None = None) -> str:
-    """``ip ...`` in the node's namespace (ours) or the pod's (``netns``, a path); CniError on failure."""
-    full = (["nsenter", f"--net={netns}"] if netns else []) + ["ip", *argv]
+def _run(argv: list[str], netns: str | None = None, stdin: str | None = None, what: str = "") -> str:
+    """``argv`` in the node's namespace (ours) or the pod's (``netns``, a path); CniError (``what`` failed)."""
+    full = (["nsenter", f"--net={netns}"] if netns else []) + argv
     proc = subprocess.run(full, input=stdin, capture_output=True, text=True, timeout=30)
     if proc.returncode != 0:
-        raise CniError(f"{' '.join(argv[:4])}: {(proc.stderr or proc.stdout).strip()}", " ".join(full)[:300])
+        raise CniError(f"{what or ' '.join(argv[:5])}: {(proc.stderr or proc.stdout).strip()}", " ".join(full)[:300])
     return proc.stdout
+
+
+def _ip(argv: list[str], netns: str | None = None, stdin: str | None = None) -> str:
+    return _run(["ip", *argv], netns, stdin)
 
 
 def _json(argv: list[str], netns: str | None = None) -> list:
@@ -90,9 +94,12 @@ def _up_links(netns: str) -> list[dict]:
             if {"UP", "BROADCAST", "MULTICAST"} <= set(link.get("flags", []))]
 
 
-def _ipv4(ifname: str, netns: str | None = None) -> list[str]:
-    return [a["local"] for entry in _json(["-4", "addr", "show", "dev", ifname], netns)
-            for a in entry.get("addr_info", []) if a.get("family") == "inet"]
+def _ipv4(netns: str | None = None, ifname: str | None = None) -> dict[str, list[str]]:
+    """IPv4 addresses by interface, of one interface or of all (one ``ip addr`` call)."""
+    found: dict[str, list[str]] = {}
+    for entry in _json(["-4", "addr", "show", *(["dev", ifname] if ifname else [])], netns):
+        found[entry["ifname"]] = [a["local"] for a in entry.get("addr_info", []) if a.get("family") == "inet"]
+    return found
 
 
 def _mac(ifname: str, netns: str | None = None) -> str:
@@ -139,18 +146,18 @@ def cmd_add(env: Mapping[str, str], conf: dict) -> dict:
         nic = resolve_nic(mode, ifname, VETH in names, len(links), first_nic)
     except CoordinatorRefusal as exc:
         raise CniError(str(exc)) from None
-    pod_ips = [ip for name in names if name != VETH for ip in _ipv4(name, pod)]
-    hosts = host_ips(pod_ips)
+    addresses = _ipv4(pod)  # veth0, made below, gets none
+    hosts = host_ips([ip for name in names for ip in addresses.get(name, [])])
     if not hosts:
         raise CniError("failed to get IPAddressOnNode: the node has no IPv4 address")
-    current = _ipv4(ifname, pod)
+    current = addresses.get(ifname, [])
     if nic.mode == "underlay":
         pod_veth, host_veth = VETH, host_veth_name(cid)
         if nic.first:
             _setup_veth(pod, host_veth, int(conf.get("vethMTU") or 1500))
     else:
         pod_veth, host_veth = "eth0", _overlay_host_veth(pod)
-    overlay_src = next(iter(_ipv4("eth0", pod)), None)  # v4PodOverlayNicAddr: eth0's address
+    overlay_src = next(iter(addresses.get("eth0", [])), None)  # v4PodOverlayNicAddr: eth0's address
     _pod_rp_filter(pod, conf.get("podRPFilter", 0))
     _neighbours(pod, nic.first, pod_veth, host_veth, current, hosts)
     host_table = int(conf.get("hostRuleTable") or HOST_RULE_TABLE)
@@ -161,7 +168,7 @@ def cmd_add(env: Mapping[str, str], conf: dict) -> dict:
     if nic.mode == "underlay" and nic.first:
         _reply_via_veth(pod, hosts[0], overlay_src)
     if conf.get("tunePodRoutes", True) and (not nic.first or nic.mode == "overlay"):
-        _tune_pod_routes(pod, nic, ifname, current, conf.get("podDefaultRouteNic", ""))
+        _tune_pod_routes(pod, nic, ifname, addresses, conf.get("podDefaultRouteNic", ""))
     return prev
 
 
@@ -193,10 +200,7 @@ def _overlay_host_veth(pod: str) -> str:
 
 def _pod_rp_filter(pod: str, value) -> None:
     if value is not None and int(value) != -1:
-        proc = subprocess.run(["nsenter", f"--net={pod}", "sysctl", "-q", "-w",
-                               f"net.ipv4.conf.all.rp_filter={int(value)}"], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise CniError(f"failed to set rp_filter: {proc.stderr.strip()}")
+        _run(["sysctl", "-q", "-w", f"net.ipv4.conf.all.rp_filter={int(value)}"], pod, what="failed to set rp_filter")
 
 
 def _neighbours(pod: str, first: bool, pod_veth: str, host_veth: str, current: list[str], hosts: list[str]) -> None:
@@ -232,15 +236,13 @@ def _reply_via_veth(pod: str, gateway: str, src: str | None) -> None:
            f"    iifname \"{VETH}\" ct state new meta mark set {MARK}\n"
            f"    meta mark {MARK} ct mark set meta mark\n  }}\n"
            f"  chain output {{ type route hook output priority mangle;\n    meta mark set ct mark\n  }}\n}}\n")
-    proc = subprocess.run(["nsenter", f"--net={pod}", "nft", "-f", "-"], input=nft, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise CniError(f"iptables ensureRule err: {proc.stderr.strip()}")
+    _run(["nft", "-f", "-"], pod, nft, what="iptables ensureRule err")
     _batch(_rule_commands(pod, [f"fwmark {MARK} lookup {POD_RULE_TABLE} pref {HOST_RULE_PRIORITY}"])
            + [f"route replace default via {gateway} dev {VETH}" + (f" src {src}" if src else "")
               + f" table {POD_RULE_TABLE}"], pod)
 
 
-def _tune_pod_routes(pod: str, nic, ifname: str, current: list[str], configured: str) -> None:
+def _tune_pod_routes(pod: str, nic, ifname: str, addresses: dict[str, list[str]], configured: str) -> None:
     """tunePodRoutes: the NIC holding the main default route keeps it; the NIC being added gets a rule from its
     addresses to its table, its default route moved there and its other routes copied (MoveRouteTable). With
     ``podDefaultRouteNic`` naming the NIC being added, the holder's routes move instead."""
@@ -254,11 +256,11 @@ def _tune_pod_routes(pod: str, nic, ifname: str, current: list[str], configured:
         move = holder
     rules, commands = [], []
     if (configured or holder) == ifname:
-        rules += [f"from {ip}/32 lookup {nic.table}" for ip in _ipv4(holder, pod)]
+        rules += [f"from {ip}/32 lookup {nic.table}" for ip in addresses.get(holder, [])]
     else:
-        rules += [f"from {ip}/32 lookup {nic.table}" for ip in current]
+        rules += [f"from {ip}/32 lookup {nic.table}" for ip in addresses.get(ifname, [])]
         if nic.mode == "overlay" and nic.first:  # eth0's default route copied to table 100 (spiderpool#3683)
-            rules += [f"from {ip}/32 lookup {POD_RULE_TABLE}" for ip in _ipv4(holder, pod)]
+            rules += [f"from {ip}/32 lookup {POD_RULE_TABLE}" for ip in addresses.get(holder, [])]
             commands += [_route_command("replace", r, POD_RULE_TABLE) for r in _json(["-4", "route", "show"], pod)
                          if r.get("dev") == "eth0" and r["dst"] == "default"]
     commands = _rule_commands(pod, rules) + commands
@@ -305,7 +307,7 @@ def cmd_del(env: Mapping[str, str], conf: dict) -> None:
     if any(link["ifname"] == host_veth for link in _json(["link", "show"])):
         _ip(["link", "del", host_veth])
     try:
-        addresses = _ipv4(env["CNI_IFNAME"], pod)
+        addresses = _ipv4(pod, env["CNI_IFNAME"]).get(env["CNI_IFNAME"], [])
     except CniError:
         addresses = []  # upstream ignores this error
     table = int(conf.get("hostRuleTable") or HOST_RULE_TABLE)

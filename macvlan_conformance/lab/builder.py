@@ -243,10 +243,11 @@ class PodFactory:
         self.state = state
         self.names = LabNames(state.name)
         self.run_dir = Path(state.run_dir)
-        self.plugin_dirs = [find_plugin_dir(), self.run_dir / "cni-bin"]  # the real plugins, then the stand-ins
-        if any(n.coordinator is not None for n in topology.networks) and not (self.plugin_dirs[1] / "coordinator").exists():
+        standins = self.run_dir / "cni-bin"
+        self.plugin_dirs = [find_plugin_dir(), standins]  # the real plugins, then the stand-ins
+        if any(n.coordinator is not None for n in topology.networks) and not (standins / "coordinator").exists():
             from ..coordinator_standin.plugin import install_plugin
-            install_plugin(self.plugin_dirs[1])
+            install_plugin(standins)
         self.pools = PoolAllocator(self.run_dir / "ippools")
 
     def _runtime(self, node: str) -> CniRuntime:
@@ -301,7 +302,7 @@ class PodFactory:
                 pod_state = self._attach(pod, attachments)
             except BaseException as exc:  # as Multus: the delegates added so far are deleted, the sandbox fails
                 try:
-                    self._detach(pod, attachments)
+                    self._detach(pod, attachments, strict=False)
                 finally:
                     cleanup.delete_namespaces([self.names.pod_ns(pod.name)])
                 if isinstance(exc, CniError):
@@ -314,23 +315,26 @@ class PodFactory:
             self.state = fresh
         return pod_state
 
-    def _detach(self, pod: Pod, attachments: list[Attachment]) -> None:
-        """CNI DEL, in reverse order, of every attachment whose ADD ran (with the configuration libcni cached;
-        DEL is idempotent, a failing one is left to the namespace's deletion), and the pool addresses released."""
+    def _detach(self, pod: Pod, attachments: list[Attachment], strict: bool = True) -> None:
+        """CNI DEL, in reverse order, of every attachment whose ADD ran, with the configuration libcni cached for
+        it, and the pool addresses released. Without ``strict`` a failing DEL is left to the namespace's deletion
+        (a refused pod's cleanup); with it the error propagates once every address is released."""
         runtime = self._runtime(pod.node)
         cid = self.names.container_id(pod.name)
+        failed: CniError | None = None
         for att in reversed(attachments):
             rt = self._runtime_conf(pod, att.ifname)
-            name = att.network.name if att.network else self.t.overlay.name
-            added = runtime.cached_entry(name, rt)
+            added = runtime.cached_entry(att.network.name if att.network else self.t.overlay.name, rt)
             try:
                 if added is not None:
                     runtime.delete(added["config"], rt)
-            except CniError:
-                pass
+            except CniError as exc:
+                failed = failed or exc
             finally:
                 if att.pool:
                     self.pools.release(att.pool, f"{cid}/{att.ifname}")
+        if failed is not None and strict:
+            raise failed
 
     def delete(self, name: str) -> None:
         """CNI DEL of every attachment (reverse order), then remove the pod's namespace."""
@@ -338,14 +342,9 @@ class PodFactory:
             fresh = LabState.load(self.names.state_file)
             pod_state = fresh.pods.pop(name)
             pod = Pod(name=pod_state.name, namespace=pod_state.namespace, node=pod_state.node)
-            runtime = self._runtime(pod_state.node)
-            for iface in reversed(pod_state.interfaces):
-                att = Attachment(name, iface.ifname, self.t.network(iface.network_ref) if iface.network_ref else None,
-                                 self.t.pool(iface.pool) if iface.pool else None, None, iface.default)
-                runtime.delete(self._conflist(att, pod_state.node, pod_state.container_id),
-                               self._runtime_conf(pod, iface.ifname))
-                if att.pool:
-                    self.pools.release(att.pool, f"{pod_state.container_id}/{iface.ifname}")
+            self._detach(pod, [Attachment(name, i.ifname, self.t.network(i.network_ref) if i.network_ref else None,
+                                          self.t.pool(i.pool) if i.pool else None, None, i.default)
+                               for i in pod_state.interfaces])
             cleanup.delete_namespaces([pod_state.netns])
             fresh.namespaces.remove(pod_state.netns)
             fresh.save(self.names.state_file)
