@@ -3,7 +3,7 @@ the model. Pure functions: facts in, a list of problems out (empty = conforms)."
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address
 
 from . import coordinator
 from .topology import Topology
@@ -17,8 +17,17 @@ def _addresses(describe: dict, ifname: str) -> list[str]:
     return [a["address"] for a in describe["addresses"] if a["ifname"] == ifname]
 
 
-def _default_routes(describe: dict) -> list[dict]:
-    return [r for r in describe["routes"] if r["dst"] == "0.0.0.0/0"]
+def _addresses6(describe: dict, ifname: str) -> list[str]:
+    """The permanent global IPv6 addresses of ``ifname`` (those an IPAM configured)."""
+    return [a["address"] for a in describe.get("addresses6", []) if a["ifname"] == ifname]
+
+
+def _default_routes(describe: dict, version: int = 4) -> list[dict]:
+    """The main table's default routes of one family; IPv6 routes learned from router advertisements are left to
+    gateway.ra."""
+    if version == 4:
+        return [r for r in describe["routes"] if r["dst"] == "0.0.0.0/0"]
+    return [r for r in describe.get("routes6", []) if r["dst"] == "::/0" and r.get("proto") != "ra"]
 
 
 def allocation_problems(topology: Topology, pod: str, describe: dict,
@@ -43,7 +52,10 @@ def allocation_problems(topology: Topology, pod: str, describe: dict,
             problems.append(f"{att.ifname}: missing")
             continue
         problems += _interface_problems(topology, node, att, link, _addresses(describe, att.ifname), master_index)
+        problems += _ipv6_problems(att, _addresses6(describe, att.ifname))
     problems += _route_problems(attachments, describe)
+    if 6 in topology.ip_families:
+        problems += _route6_problems(attachments, describe)
     if veth:
         problems += _veth_problems(node, links.get(coordinator.VETH), describe)
     return problems
@@ -52,8 +64,9 @@ def allocation_problems(topology: Topology, pod: str, describe: dict,
 def _interface_problems(topology: Topology, node, att, link: dict, addresses: list[str],
                         master_index: dict[str, int | None]) -> list[str]:
     problems = []
-    if len(addresses) != 1:
-        problems.append(f"{att.ifname}: has {len(addresses)} IPv4 addresses {addresses}, expected 1")
+    wanted = 1 if 4 in att.families else 0
+    if len(addresses) != wanted:
+        problems.append(f"{att.ifname}: has {len(addresses)} IPv4 addresses {addresses}, expected {wanted}")
     if not link["up"]:
         problems.append(f"{att.ifname}: is down")
     if att.network is None:  # the overlay's eth0
@@ -71,21 +84,61 @@ def _interface_problems(topology: Topology, node, att, link: dict, addresses: li
     want = master_index.get(master)
     if want is not None and link["parent_index"] != want:
         problems.append(f"{att.ifname}: parent ifindex {link['parent_index']}, expected {want} ({master})")
-    if addresses and IPv4Address(addresses[0]) not in att.pool.addresses:
-        problems.append(f"{att.ifname}: {addresses[0]} is not in pool {att.pool.name}")
+    pool = att.pool_of(4)
+    if addresses and pool is not None and not pool.allocates(IPv4Address(addresses[0])):
+        problems.append(f"{att.ifname}: {addresses[0]} is not in pool {pool.name}")
+    return problems
+
+
+def _ipv6_problems(att, addresses: list[str]) -> list[str]:
+    """A Spiderpool NIC has one configured global IPv6 address per IPv6 pool, from that pool; others none."""
+    pool = att.pool_of(6) if att.network is not None else None
+    wanted = 1 if pool is not None else 0
+    if len(addresses) != wanted:
+        return [f"{att.ifname}: has {len(addresses)} configured IPv6 addresses {addresses}, expected {wanted}"]
+    if addresses and not pool.allocates(ip_address(addresses[0])):
+        return [f"{att.ifname}: {addresses[0]} is not in pool {pool.name}"]
+    return []
+
+
+def _route6_problems(attachments, describe: dict) -> list[str]:
+    """The IPv6 default route as Spiderpool returns it: on the first NIC with an IPv6 default route (its pool's
+    gateway), nowhere else in the main table (the coordinator's IPv6 routes are not modelled)."""
+    defaults = _default_routes(describe, 6)
+    carriers = [a for a in attachments if a.pool_of(6) is not None and a.pool_of(6).gateway and a.default_route]
+    holder = carriers[0] if carriers else None
+    problems = []
+    for att in attachments:
+        mine = [r for r in defaults if r["dev"] == att.ifname]
+        if att is holder:
+            gateway = str(holder.pool_of(6).gateway)
+            if not mine:
+                problems.append(f"{att.ifname}: no IPv6 default route (IPv6 routes: {defaults})")
+            elif ip_address(mine[0]["gateway"] or "::") != ip_address(gateway):
+                problems.append(f"{att.ifname}: IPv6 default route via {mine[0]['gateway']}, expected {gateway}")
+        elif mine:
+            problems.append(f"{att.ifname}: carries an IPv6 default route in the main table; only "
+                            f"{holder.ifname if holder else 'no NIC'} may")
+    if len(defaults) > 1:
+        problems.append(f"{len(defaults)} IPv6 default routes: {defaults}")
     return problems
 
 
 def _route_problems(attachments, describe: dict) -> list[str]:
-    """Exactly one default route in the main table, on the NIC that keeps it; a NIC whose routes the
-    coordinator moved has its default route (when its IPAM gave one) in its table, looked up from its address."""
+    """Exactly one IPv4 default route in the main table, on the NIC that keeps it (among the NICs with IPv4); a NIC
+    whose routes the coordinator moved has its default route (when its IPAM gave one) in its table, looked up from
+    its address."""
     problems = []
     defaults = _default_routes(describe)
     tables = coordinator.route_tables(attachments)
+    with_ipv4 = [a for a in attachments if 4 in a.families]
     holder = coordinator.default_route_nic(attachments)
-    for att in attachments:
+    if holder not in {a.ifname for a in with_ipv4}:
+        holder = coordinator.default_route_nic(with_ipv4) if with_ipv4 else None
+    for att in with_ipv4:
         mine = [r for r in defaults if r["dev"] == att.ifname]
-        gateway = str(att.pool.gateway) if att.pool and att.pool.gateway else None
+        pool = att.pool_of(4)
+        gateway = str(pool.gateway) if pool and pool.gateway else None
         if att.ifname == holder:
             if not mine:
                 problems.append(f"{att.ifname}: no default route (routes: {defaults})")

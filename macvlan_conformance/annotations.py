@@ -108,10 +108,12 @@ def _json(value: str, key: str) -> object:
 
 @dataclass(frozen=True)
 class PoolChoice:
-    """One Spiderpool pool selection: the pool, and whether the NIC's default route is cleaned (None: the
+    """One Spiderpool pool selection: the pool of each family (the first of its list: Spiderpool tries them in
+    order; None where the annotation lists none), and whether the NIC's default routes are cleaned (None: the
     annotation does not say; the network's IPAM decides)."""
 
-    pool: str
+    ipv4: str | None
+    ipv6: str | None = None
     clean_gateway: bool | None = None
 
 
@@ -131,7 +133,7 @@ def parse_pool_selection(annotations: dict[str, str], interfaces: Sequence[str])
         entry = _json(annotations[IPPOOL], IPPOOL)
         if not isinstance(entry, dict):
             raise ValueError(f'{IPPOOL} must be a JSON object like {{"ipv4": ["pool"]}}, got {excerpt(entry)}')
-        return {None: PoolChoice(_ipv4_pool(entry, IPPOOL))}
+        return {None: PoolChoice(*_family_pools(entry, IPPOOL))}
     return {}
 
 
@@ -173,21 +175,22 @@ def _ippools_entry(entry: object, i: int) -> tuple[str | None, PoolChoice]:
     clean = entry.get("cleangateway")
     if clean is not None and not isinstance(clean, bool):
         raise ValueError(f"{where}.cleangateway must be true or false, got {excerpt(clean)}")
-    return nic or None, PoolChoice(_ipv4_pool(entry, where), bool(clean))
+    return nic or None, PoolChoice(*_family_pools(entry, where), bool(clean))
 
 
-def _ipv4_pool(entry: dict, where: str) -> str:
-    """The first pool of ``entry["ipv4"]`` (Spiderpool tries them in order); ``ipv6`` must be empty."""
-    pools = entry.get("ipv4")
-    if not isinstance(pools, list) or not pools or not all(isinstance(p, str) and p for p in pools):
-        raise ValueError(f'{where}.ipv4 must be a non-empty list of pool names like ["vlan100-v4"], '
-                         f"got {excerpt(pools)}")
-    ipv6 = entry.get("ipv6")
-    if ipv6 is not None and (not isinstance(ipv6, list) or not all(isinstance(p, str) for p in ipv6)):
-        raise ValueError(f"{where}.ipv6 must be a list of pool names, got {excerpt(ipv6)}")
-    if ipv6:
-        raise ValueError(f"{where}.ipv6: the topology's pools are IPv4 only; remove the IPv6 pools")
-    return pools[0]
+def _family_pools(entry: dict, where: str) -> tuple[str | None, str | None]:
+    """The first pool of ``entry["ipv4"]`` and of ``entry["ipv6"]`` (Spiderpool tries them in order), None for
+    a family without pools; at least one family must list one (spidernet-io/spiderpool
+    ``cmd/spiderpool/cmd/command_add.go``: "no Interface ... IP allocation found")."""
+    first = []
+    for key, example in (("ipv4", "vlan100-v4"), ("ipv6", "vlan100-v6")):
+        pools = entry.get(key)
+        if pools is not None and (not isinstance(pools, list) or not all(isinstance(p, str) and p for p in pools)):
+            raise ValueError(f'{where}.{key} must be a list of pool names like ["{example}"], got {excerpt(pools)}')
+        first.append(pools[0] if pools else None)
+    if first == [None, None]:
+        raise ValueError(f'{where} lists no pool; give "ipv4": ["vlan100-v4"] and/or "ipv6": ["vlan100-v6"]')
+    return first[0], first[1]
 
 
 def interface_names(count: int) -> list[str]:

@@ -116,23 +116,37 @@ CHECKS: tuple[Check, ...] = (
           (_REACH, _PEER_MAC), Category.ROUTING, generate=ex.intra_vlan_cases, probe="echo", sampled=True,
           matrix=True),
     Check("gateway.arp", "inter-VLAN",
-          "ARP for the pool gateway is answered by the switch vlanif of the pod's VLAN, and only by it.", (
-              "MUST exactly one MAC answers ARP for the gateway IP.",
+          "ARP (IPv6: Neighbor Solicitation) for the pool gateway is answered by the switch vlanif of the pod's "
+          "VLAN, and only by it.", (
+              "MUST exactly one MAC answers ARP (IPv6: a Neighbor Advertisement) for the gateway IP.",
               "MUST that MAC is the vlanif of the pod's VLAN.",
           ), Category.ROUTING, generate=ex.gateway_cases, probe="gateway", windowed=True),
+    Check("gateway.ra", "inter-VLAN",
+          "Pods take no route and no address from IPv6 router advertisements: their routes are Spiderpool's.", (
+              "MUST a pod's macvlan interface has no route learned from a router advertisement (proto ra) and no "
+              "global IPv6 address Spiderpool did not give it (SLAAC).",
+              "MUST (control) the interface's own IPv6 subnet route is seen.",
+          ), Category.ROUTING, generate=ex.ra_cases, probe="ra"),
     Check("inter-vlan.routed", "inter-VLAN", "A pod reaches a pod of another VLAN through its gateway.", (
         "MUST an ICMP echo is answered with TTL 63 (exactly one routing hop).",
         "MUST the reply arrives from the source VLAN's vlanif MAC.",
     ), Category.ROUTING, generate=ex.inter_vlan_cases, probe="echo", sampled=True, matrix=True),
     Check("inter-vlan.ttl-expiry", "inter-VLAN", "The first hop towards another VLAN is the pod's gateway.", (
-        "MUST an ICMP echo with TTL 1 is answered by ICMP time-exceeded from the gateway IP.",
+        "MUST an ICMP echo with TTL 1 (IPv6: hop limit 1) is answered by time-exceeded from the gateway IP.",
         "MUST that answer arrives from the source VLAN's vlanif MAC.",
     ), Category.ROUTING, generate=ex.ttl_expiry_cases, probe="ttl", sampled=True),
     Check("addressing.unique-ip", "isolation",
           "No address is claimed twice in a VLAN (Spiderpool pools must not hand one out twice).", (
-              "MUST an ARP who-has for a pod's address, sent by a peer in the same VLAN, is answered by exactly "
-              "one MAC: the pod interface's own.",
+              "MUST an ARP who-has (IPv6: a Neighbor Solicitation) for a pod's address, sent by a peer in the same "
+              "VLAN, is answered by exactly one MAC: the pod interface's own.",
           ), Category.ALLOCATION, generate=ex.unique_ip_cases, probe="unique_ip", windowed=True),
+    Check("addressing.dad", "isolation",
+          "IPv6 duplicate address detection ran and would catch a duplicate (RFC 4862 5.4).", (
+              "MUST no IPv6 address of a pod's macvlan interface is tentative or dadfailed, and DAD is on there "
+              "(accept_dad >= 1).",
+              "MUST a newcomer's DAD probe for the address (a Neighbor Solicitation from ::), sent by a peer in the "
+              "same VLAN, is defended by exactly one MAC: the interface's own.",
+          ), Category.ALLOCATION, generate=ex.dad_cases, probe="dad", windowed=True),
     Check("addressing.ip-reuse", "isolation",
           "A pod NIC recreated with the same IP and a new MAC is reached by its peers without flushing their "
           "neighbour tables (stale ARP after IP reuse).", (
@@ -141,9 +155,9 @@ CHECKS: tuple[Check, ...] = (
               f"within {ex.IP_REUSE_BOUND_S:g} s, and the peer's neighbour entry names the new MAC.",
           ), Category.ALLOCATION, generate=ex.ip_reuse_cases, probe="ip_reuse", exclusive=True,
           requires=frozenset({Capability.NIC_RECREATION})),
-    Check("isolation.cross-vlan-arp", "isolation", "ARP does not cross VLANs.", (
-        "MUST an ARP who-has for an address in another VLAN gets no reply.",
-        "MUST (control) an ARP who-has for a same-VLAN peer from the same pod gets a reply.",
+    Check("isolation.cross-vlan-arp", "isolation", "ARP and IPv6 Neighbor Discovery do not cross VLANs.", (
+        "MUST an ARP who-has (IPv6: a Neighbor Solicitation) for an address in another VLAN gets no reply.",
+        "MUST (control) the same for a same-VLAN peer from the same pod gets a reply.",
     ), Category.ISOLATION, generate=ex.cross_vlan_arp_cases, probe="cross_arp", windowed=True),
     Check("isolation.broadcast", "isolation", "A broadcast frame stays in its VLAN.", (
         "MUST a broadcast marker sent in one VLAN is not captured by any interface of another VLAN.",
@@ -190,8 +204,8 @@ CHECKS: tuple[Check, ...] = (
     Check("mtu.df-ping", "MTU",
           "The pod's MTU is its master's and the path to the gateway carries full-size frames.", (
               "MUST the pod interface MTU equals the network MTU and the master's MTU.",
-              "MUST a DF ping of MTU-28 bytes to the gateway passes.",
-              "MUST a DF ping of MTU-27 bytes does not.",
+              "MUST a DF ping of MTU-28 bytes (IPv6: MTU-48, which no router fragments) to the gateway passes.",
+              "MUST a DF ping of MTU-27 bytes (IPv6: MTU-47) does not.",
           ), Category.ROUTING, generate=ex.mtu_cases, probe="mtu", windowed=True,
           needs=frozenset({Capability.MASTER_MTU})),
     Check("resilience.bond-member-down", "resilience",
@@ -250,7 +264,7 @@ def sample(cases: list[ex.Case]) -> list[ex.Case]:
         if not get(case.check).sampled or case.dst is None:
             kept.append(case)
             continue
-        key = (case.check, case.src.vlan, case.dst.vlan, case.src.node, case.dst.node)
+        key = (case.check, case.src.vlan, case.dst.vlan, case.src.node, case.dst.node, case.ip_version)
         if key not in seen:
             seen.add(key)
             kept.append(case)

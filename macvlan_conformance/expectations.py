@@ -28,6 +28,7 @@ class Endpoint:
     vlan_label: str
     default: bool
     network: str | None
+    families: tuple[int, ...] = (4,)   # the address families the interface has (4, 6)
 
     @property
     def key(self) -> str:
@@ -67,12 +68,19 @@ class Case:
     target: str | None = None          # for non-endpoint destinations: "gateway 100", "master worker1"
     control: "Case | None" = None      # the positive control run in the same window (negative cases)
     params: dict = field(default_factory=dict, compare=False, hash=False)
+    ip_version: int = 4                # the address family probed; IPv6 cases end their id in " [ipv6]"
 
     @property
     def id(self) -> str:
+        suffix = "" if self.ip_version == 4 else f" [ipv{self.ip_version}]"
         if self.dst is not None:
-            return f"{self.src.label} -> {self.dst.label}"
-        return f"{self.src.label} -> {self.target}" if self.target else self.src.label
+            return f"{self.src.label} -> {self.dst.label}{suffix}"
+        return (f"{self.src.label} -> {self.target}" if self.target else self.src.label) + suffix
+
+
+def common_families(*eps: Endpoint) -> tuple[int, ...]:
+    """The address families every one of ``eps`` has, IPv4 first."""
+    return tuple(f for f in (4, 6) if all(f in e.families for e in eps))
 
 
 def endpoints(topology: Topology) -> list[Endpoint]:
@@ -83,7 +91,7 @@ def endpoints(topology: Topology) -> list[Endpoint]:
             vlan = att.vlan.id if att.vlan else None
             label = att.vlan.label if att.vlan else "overlay"
             result.append(Endpoint(pod.name, att.ifname, pod.node, att.kind, vlan, label, att.default,
-                                   att.network.ref if att.network else None))
+                                   att.network.ref if att.network else None, att.families))
     return result
 
 
@@ -100,8 +108,8 @@ def intra_vlan_cases(topology: Topology) -> list[Case]:
         for dst in eps:
             if src.pod != dst.pod and src.vlan == dst.vlan:
                 check = "intra-vlan.same-node" if src.node == dst.node else "intra-vlan.cross-node"
-                cases.append(Case(check, src, dst, Verdict.REACHABLE_L2, ttl=64,
-                                  mac_owner=MacOwner("endpoint", dst.key)))
+                cases += [Case(check, src, dst, Verdict.REACHABLE_L2, ttl=64, mac_owner=MacOwner("endpoint", dst.key),
+                               ip_version=f) for f in common_families(src, dst)]
     return cases
 
 
@@ -128,15 +136,16 @@ def inter_vlan_cases(topology: Topology) -> list[Case]:
             if src.vlan == dst.vlan or src.pod in _vlan_pods(all_eps, dst.vlan) \
                     or dst.pod in _vlan_pods(all_eps, src.vlan):
                 continue
-            if src.vlan in routed and dst.vlan in routed:
-                cases.append(Case("inter-vlan.routed", src, dst, Verdict.REACHABLE_ROUTED, ttl=63,
-                                  mac_owner=MacOwner("vlanif", str(src.vlan))))
-                continue
-            peer = next((e for e in macvlans if e.vlan == src.vlan and e.pod != src.pod), None)
-            if peer is not None:
-                control = Case("inter-vlan.blocked-control", src, peer, Verdict.REACHABLE_L2, ttl=64,
-                               mac_owner=MacOwner("endpoint", peer.key))
-                cases.append(Case("inter-vlan.routed", src, dst, Verdict.BLOCKED, control=control))
+            for f in common_families(src, dst):
+                if src.vlan in routed and dst.vlan in routed:
+                    cases.append(Case("inter-vlan.routed", src, dst, Verdict.REACHABLE_ROUTED, ttl=63,
+                                      mac_owner=MacOwner("vlanif", str(src.vlan)), ip_version=f))
+                    continue
+                peer = next((e for e in macvlans if e.vlan == src.vlan and e.pod != src.pod and f in e.families), None)
+                if peer is not None:
+                    control = Case("inter-vlan.blocked-control", src, peer, Verdict.REACHABLE_L2, ttl=64,
+                                   mac_owner=MacOwner("endpoint", peer.key), ip_version=f)
+                    cases.append(Case("inter-vlan.routed", src, dst, Verdict.BLOCKED, control=control, ip_version=f))
     return cases
 
 
@@ -145,12 +154,12 @@ def ttl_expiry_cases(topology: Topology) -> list[Case]:
     cases = []
     seen = set()
     for case in inter_vlan_cases(topology):
-        key = (case.src.key, case.dst.vlan)
+        key = (case.src.key, case.dst.vlan, case.ip_version)
         if case.expected == Verdict.REACHABLE_ROUTED and key not in seen:
             seen.add(key)
             cases.append(Case("inter-vlan.ttl-expiry", case.src, case.dst, Verdict.TIME_EXCEEDED,
                               mac_owner=MacOwner("vlanif", str(case.src.vlan)),
-                              params={"gateway_vlan": case.src.vlan}))
+                              params={"gateway_vlan": case.src.vlan}, ip_version=case.ip_version))
     return cases
 
 
@@ -160,32 +169,60 @@ def gateway_cases(topology: Topology) -> list[Case]:
     routed = set(topology.routed_vlans)
     eps = [e for e in endpoints(topology) if e.macvlan]
     cases = []
-    for e in eps:
+    for e, f in ((e, f) for e in eps for f in e.families):
         common = {"mac_owner": MacOwner("vlanif", str(e.vlan)), "target": f"gateway vlan{e.vlan}",
-                  "params": {"vlan": e.vlan}}
+                  "params": {"vlan": e.vlan}, "ip_version": f}
         if e.vlan in routed:
             cases.append(Case("gateway.arp", e, None, Verdict.ARP_FROM_VLANIF, **common))
             continue
-        peer = next((p for p in eps if p.vlan == e.vlan and p.pod != e.pod), None)
+        peer = next((p for p in eps if p.vlan == e.vlan and p.pod != e.pod and f in p.families), None)
         if peer is not None:  # no vlanif: silence, next to a control that ARP works from this pod at all
-            control = Case("gateway.arp-control", e, peer, Verdict.ARP_REPLY)
+            control = Case("gateway.arp-control", e, peer, Verdict.ARP_REPLY, ip_version=f)
             cases.append(Case("gateway.arp", e, None, Verdict.NO_ARP_REPLY, control=control, **common))
     return cases
 
 
 def unique_ip_cases(topology: Topology) -> list[Case]:
-    """Every macvlan interface's address is answered for by that interface alone (no duplicate IP).
+    """Every macvlan interface's address is answered for by that interface alone (no duplicate IP), per family.
 
-    A peer in the same VLAN (on another node when there is one) sends the ARP who-has.
+    A peer in the same VLAN (on another node when there is one) sends the ARP who-has (IPv6: the Neighbor
+    Solicitation).
     """
     eps = [e for e in endpoints(topology) if e.macvlan]
     cases = []
-    for dst in eps:
-        peers = [e for e in eps if e.vlan == dst.vlan and e.pod != dst.pod]
+    for dst, f in ((e, f) for e in eps for f in e.families):
+        peers = [e for e in eps if e.vlan == dst.vlan and e.pod != dst.pod and f in e.families]
         peers.sort(key=lambda e: e.node == dst.node)  # prefer a peer on another node
         if peers:
             cases.append(Case("addressing.unique-ip", peers[0], dst, Verdict.ARP_REPLY,
-                              mac_owner=MacOwner("endpoint", dst.key)))
+                              mac_owner=MacOwner("endpoint", dst.key), ip_version=f))
+    return cases
+
+
+def dad_cases(topology: Topology) -> list[Case]:
+    """Every macvlan interface with an IPv6 address: its addresses finished duplicate address detection (none is
+    tentative or dadfailed, DAD is on), and a newcomer's DAD probe for its address, sent by a peer of the same
+    VLAN (on another node when there is one), is defended by this interface alone. Without a peer only the
+    interface's own state is checked."""
+    eps = [e for e in endpoints(topology) if e.macvlan and 6 in e.families]
+    cases = []
+    for e in eps:
+        peers = sorted((p for p in eps if p.vlan == e.vlan and p.pod != e.pod), key=lambda p: p.node == e.node)
+        cases.append(Case("addressing.dad", e, None, Verdict.MATCHES, mac_owner=MacOwner("endpoint", e.key),
+                          target="duplicate address detection", ip_version=6,
+                          params={"peer": peers[0].key if peers else None}))
+    return cases
+
+
+def ra_cases(topology: Topology) -> list[Case]:
+    """Every macvlan interface with an IPv6 address takes nothing from router advertisements (no route, no SLAAC
+    address): its routes are those Spiderpool returned, since no topology of ours announces a router. The control:
+    the interface's own IPv6 subnet route is seen (the routes were read at all)."""
+    cases = []
+    for e in (e for e in endpoints(topology) if e.macvlan and 6 in e.families):
+        control = Case("gateway.ra-control", e, None, Verdict.MATCHES, target="its IPv6 subnet route", ip_version=6)
+        cases.append(Case("gateway.ra", e, None, Verdict.MATCHES, target="router advertisements", control=control,
+                          ip_version=6, params={"vlan": e.vlan}))
     return cases
 
 
@@ -198,7 +235,7 @@ def ip_reuse_cases(topology: Topology) -> list[Case]:
 
     Victims and peers are the macvlan NICs of pods with no other macvlan NIC, so they sit in one VLAN each and
     the cases of a batch (one per VLAN) touch different pods. The control: the peer reaches the victim before."""
-    eps = [e for e in endpoints(topology) if e.macvlan]
+    eps = [e for e in endpoints(topology) if e.macvlan and 4 in e.families]  # announced by gratuitous ARP
     single = [e for e in eps if sum(1 for o in eps if o.pod == e.pod) == 1]
     cases = []
     for vlan in dict.fromkeys(e.vlan for e in single):
@@ -225,18 +262,19 @@ def cross_vlan_arp_cases(topology: Topology) -> list[Case]:
     """ARP for an address of another VLAN is never answered; control: ARP for a same-VLAN peer is."""
     eps = [e for e in endpoints(topology) if e.macvlan]
     cases = []
-    for src in eps:
-        peers = [e for e in eps if e.vlan == src.vlan and e.pod != src.pod]
+    for src, f in ((e, f) for e in eps for f in e.families):
+        peers = [e for e in eps if e.vlan == src.vlan and e.pod != src.pod and f in e.families]
         if not peers:
             continue
         peers.sort(key=lambda e: e.node == src.node)  # prefer a control across the trunk
-        control = Case("isolation.arp-control", src, peers[0], Verdict.ARP_REPLY)
+        control = Case("isolation.arp-control", src, peers[0], Verdict.ARP_REPLY, ip_version=f)
         others = {}
         for e in eps:
-            if e.vlan != src.vlan and e.vlan not in others and e.pod != src.pod:
+            if e.vlan != src.vlan and e.vlan not in others and e.pod != src.pod and f in e.families:
                 others[e.vlan] = e
         for dst in others.values():
-            cases.append(Case("isolation.cross-vlan-arp", src, dst, Verdict.NO_ARP_REPLY, control=control))
+            cases.append(Case("isolation.cross-vlan-arp", src, dst, Verdict.NO_ARP_REPLY, control=control,
+                              ip_version=f))
     return cases
 
 
@@ -276,7 +314,7 @@ def own_master_cases(topology: Topology) -> list[Case]:
     through it instead (``node_reachability_cases``).
     """
     native = topology.switch.native_vlan
-    eps = [e for e in endpoints(topology) if e.macvlan and e.vlan == native]
+    eps = [e for e in endpoints(topology) if e.macvlan and e.vlan == native and 4 in e.families]  # node IPs: IPv4
     cases = []
     for src in eps:
         if coordinator.has_veth(topology.attachments(src.pod)):
@@ -302,7 +340,7 @@ def node_reachability_cases(topology: Topology) -> list[Case]:
     directly from the native VLAN, through the vlanifs from a routed tagged VLAN; no case otherwise.
     """
     native, routed = topology.switch.native_vlan, set(topology.routed_vlans)
-    macvlans = [e for e in endpoints(topology) if e.macvlan]
+    macvlans = [e for e in endpoints(topology) if e.macvlan and 4 in e.families]  # the nodes' addresses are IPv4
     cases = []
     for src in (e for e in macvlans if e.default):
         veth = coordinator.has_veth(topology.attachments(src.pod))
@@ -432,7 +470,8 @@ def rule_cases(topology: Topology) -> list[RuleCase]:
 
 # --- MTU ---------------------------------------------------------------------------------------------
 def mtu_cases(topology: Topology) -> list[Case]:
-    """Per macvlan interface in a routed VLAN: pod MTU = master MTU; DF ping of MTU-28 bytes passes, MTU-27 fails."""
+    """Per macvlan interface in a routed VLAN and family: pod MTU = master MTU; a ping that fills the MTU (IPv4 DF:
+    MTU-28 bytes of payload, IPv6: MTU-48, and IPv6 never fragments on path) passes, one byte more does not."""
     routed = set(topology.routed_vlans)
     cases = []
     for e in endpoints(topology):
@@ -440,8 +479,8 @@ def mtu_cases(topology: Topology) -> list[Case]:
             continue
         network = topology.network(e.network)
         mtu = network.mtu or topology.switch.mtu
-        cases.append(Case("mtu.df-ping", e, None, Verdict.MATCHES, target=f"gateway vlan{e.vlan}",
-                          params={"mtu": mtu, "vlan": e.vlan}))
+        cases += [Case("mtu.df-ping", e, None, Verdict.MATCHES, target=f"gateway vlan{e.vlan}",
+                       params={"mtu": mtu, "vlan": e.vlan}, ip_version=f) for f in e.families]
     return cases
 
 

@@ -96,14 +96,20 @@ def pool_ranges(pool: IPPool) -> list[dict]:
     return result
 
 
-def static_ipam(pool: IPPool, address: str, default_route: bool) -> dict:
-    """The ``static`` IPAM plugin handing out an address a pool allocator chose (the lab's Spiderpool)."""
-    entry = {"address": f"{address}/{pool.subnet.prefixlen}"}
-    ipam: dict = {"type": "static", "addresses": [entry]}
-    if pool.gateway:
-        entry["gateway"] = str(pool.gateway)
-        if default_route:
-            ipam["routes"] = [{"dst": "0.0.0.0/0", "gw": str(pool.gateway)}]
+def static_ipam(allocated: list[tuple[IPPool, str]], default_route: bool) -> dict:
+    """The ``static`` IPAM plugin handing out the addresses a pool allocator chose, one per pool (the lab's
+    Spiderpool): with a default route of each family through its pool's gateway, as Spiderpool returns them
+    (spidernet-io/spiderpool ``pkg/utils/convert/convert.go`` ``genDefaultRoute``), unless ``default_route`` is
+    off (cleangateway drops both families' routes)."""
+    ipam: dict = {"type": "static", "addresses": []}
+    for pool, address in allocated:
+        entry = {"address": f"{address}/{pool.subnet.prefixlen}"}
+        ipam["addresses"].append(entry)
+        if pool.gateway:
+            entry["gateway"] = str(pool.gateway)
+            if default_route:
+                dst = "0.0.0.0/0" if pool.family == 4 else "::/0"
+                ipam.setdefault("routes", []).append({"dst": dst, "gw": str(pool.gateway)})
     return ipam
 
 

@@ -18,8 +18,20 @@ if TYPE_CHECKING:
     from .probing import Prober
 
 
+def _ping_argv(case: Case, *args: str) -> list[str]:
+    """The reproducer's ``ping`` (``ping -6`` for an IPv6 case)."""
+    return ["ping"] + (["-6"] if case.ip_version == 6 else []) + list(args)
+
+
+def _neighbour_argv(case: Case, ip: str) -> list[str]:
+    """The reproducer of an ARP probe: ``arping``, or for IPv6 ``ndisc6`` (Neighbor Solicitation, every answer)."""
+    if case.ip_version == 6:
+        return ["ndisc6", "-m", ip, case.src.ifname]
+    return ["arping", "-c", "3", "-I", case.src.ifname, ip]
+
+
 def echo(p: Prober, case: Case, known_macs: bool = False) -> Observation:
-    dst_ip = p.ip_of(case.dst.key) if case.dst else case.params["ip"]
+    dst_ip = p.ip_of(case.dst.key, case.ip_version) if case.dst else case.params["ip"]
     negative = case.expected in NEGATIVE
     count = 3 if negative else 1
     hop_mac = p.next_hop_mac(case) if known_macs else None
@@ -30,7 +42,7 @@ def echo(p: Prober, case: Case, known_macs: bool = False) -> Observation:
 
     verdict, ev, attempts = p.retry(attempt, case.expected)
     obs = Observation(verdict, ev, attempts, reproducer=p.target.reproducer(
-        case.src.pod, ["ping", "-c", str(count), "-W", "1", "-I", case.src.ifname, dst_ip]))
+        case.src.pod, _ping_argv(case, "-c", str(count), "-W", "1", "-I", case.src.ifname, dst_ip)))
     if case.control is not None:
         control = echo(p, case.control)
         obs.control, obs.control_evidence = control.verdict, control.evidence
@@ -38,8 +50,9 @@ def echo(p: Prober, case: Case, known_macs: bool = False) -> Observation:
 
 
 def ttl(p: Prober, case: Case) -> Observation:
-    dst_ip = p.ip_of(case.dst.key)
-    gateway_ip = str(p.target.topology.vlan(case.params["gateway_vlan"]).gateway)
+    """A TTL (IPv6: hop limit) 1 echo towards another VLAN: time-exceeded from the gateway, from its vlanif MAC."""
+    dst_ip = p.ip_of(case.dst.key, case.ip_version)
+    gateway_ip = p.gateway_ip(case.params["gateway_vlan"], case.ip_version)
     expected_mac = p.expected_mac(case)
 
     def attempt():
@@ -54,21 +67,21 @@ def ttl(p: Prober, case: Case) -> Observation:
 
     verdict, ev, attempts = p.retry(attempt, case.expected)
     return Observation(verdict, ev, attempts, reproducer=p.target.reproducer(
-        case.src.pod, ["traceroute", "-n", "-m", "1", "-i", case.src.ifname, dst_ip]))
+        case.src.pod, ["traceroute"] + (["-6"] if case.ip_version == 6 else []) + ["-n", "-m", "1", "-i",
+                                                                                   case.src.ifname, dst_ip]))
 
 
 def gateway(p: Prober, case: Case) -> Observation:
-    gateway_ip = str(p.target.topology.vlan(case.params["vlan"]).gateway)
-    return _arp_owner(p, case, gateway_ip, Verdict.ARP_FROM_VLANIF)
+    return _arp_owner(p, case, p.gateway_ip(case.params["vlan"], case.ip_version), Verdict.ARP_FROM_VLANIF)
 
 
 def unique_ip(p: Prober, case: Case) -> Observation:
-    return _arp_owner(p, case, p.ip_of(case.dst.key), Verdict.ARP_REPLY)
+    return _arp_owner(p, case, p.ip_of(case.dst.key, case.ip_version), Verdict.ARP_REPLY)
 
 
 def _arp_owner(p: Prober, case: Case, ip: str, owned: Verdict) -> Observation:
-    """ARP for ``ip`` collecting every answer over the window: ``owned`` when exactly the expected MAC
-    answered, ARP_OTHER when another MAC (or several) did, NO_ARP_REPLY when nobody did."""
+    """ARP (IPv6: Neighbor Solicitation) for ``ip`` collecting every answer over the window: ``owned`` when exactly
+    the expected MAC answered, ARP_OTHER when another MAC (or several) did, NO_ARP_REPLY when nobody did."""
     expected_mac = p.expected_mac(case)
 
     def attempt():
@@ -81,22 +94,20 @@ def _arp_owner(p: Prober, case: Case, ip: str, owned: Verdict) -> Observation:
     ev["expected_mac"] = expected_mac
     obs = Observation(verdict, ev, attempts,
                       detail=f"answered by {ev['macs']}" if verdict == Verdict.ARP_OTHER else "",
-                      reproducer=p.target.reproducer(case.src.pod, ["arping", "-c", "3", "-I",
-                                                                       case.src.ifname, ip]))
+                      reproducer=p.target.reproducer(case.src.pod, _neighbour_argv(case, ip)))
     if case.control is not None:
         obs.control, obs.control_evidence, _ = p.arp_verdict(
-            case.control.src, p.ip_of(case.control.dst.key), case.control.expected)
+            case.control.src, p.ip_of(case.control.dst.key, case.ip_version), case.control.expected)
     return obs
 
 
 def cross_arp(p: Prober, case: Case) -> Observation:
-    control_verdict, control_ev, _ = p.arp_verdict(case.control.src, p.ip_of(case.control.dst.key),
-                                                       case.control.expected)
-    dst_ip = p.ip_of(case.dst.key)
+    control_verdict, control_ev, _ = p.arp_verdict(case.control.src, p.ip_of(case.control.dst.key, case.ip_version),
+                                                   case.control.expected)
+    dst_ip = p.ip_of(case.dst.key, case.ip_version)
     verdict, ev, attempts = p.arp_verdict(case.src, dst_ip, case.expected)
     return Observation(verdict, ev, attempts, control_verdict, control_ev,
-                       reproducer=p.target.reproducer(
-                           case.src.pod, ["arping", "-c", "3", "-I", case.src.ifname, dst_ip]))
+                       reproducer=p.target.reproducer(case.src.pod, _neighbour_argv(case, dst_ip)))
 
 
 def broadcast(p: Prober, case: Case) -> Observation:
@@ -146,9 +157,15 @@ def _broadcast_window(p: Prober, case: Case) -> Observation:
                            case.src.pod, ["tcpdump", "-i", case.src.ifname, "-e", "ether", "broadcast"]),
                        detail=f"leaked to {', '.join(leaked)}" if leaked else "")
 
+IP_ICMP_HEADERS = {4: 28, 6: 48}  # IPv4 + ICMP, IPv6 + ICMPv6 echo headers: a payload of MTU minus these fills it
+
+
 def mtu(p: Prober, case: Case) -> Observation:
+    """The pod's MTU against the model and its master, and pings that fill it exactly (pass) or by one byte more
+    (must not pass: IPv4 with DF set; IPv6, which routers never fragment, as it is)."""
     mtu = case.params["mtu"]
-    gateway_ip = str(p.target.topology.vlan(case.params["vlan"]).gateway)
+    headers = IP_ICMP_HEADERS[case.ip_version]
+    gateway_ip = p.gateway_ip(case.params["vlan"], case.ip_version)
     agent = p.target.agent(case.src.pod)
     links = {link["name"]: link for link in agent.call("describe")["links"]}
     pod_mtu = links.get(case.src.ifname, {}).get("mtu")
@@ -158,12 +175,12 @@ def mtu(p: Prober, case: Case) -> Observation:
     master_mtu = p.target.master_mtu(case.src.node, master) if known else None
 
     def fits():
-        ev = agent.call("sys_ping", dst=gateway_ip, iface=case.src.ifname, size=mtu - 28, df=True,
+        ev = agent.call("sys_ping", dst=gateway_ip, iface=case.src.ifname, size=mtu - headers, df=True,
                         timeout=p.window)
         return (Verdict.MATCHES if ev["ok"] else Verdict.MISMATCH), ev
 
     _, fit, attempts = p.retry(fits, Verdict.MATCHES)
-    over = agent.call("sys_ping", dst=gateway_ip, iface=case.src.ifname, size=mtu - 27, df=True,
+    over = agent.call("sys_ping", dst=gateway_ip, iface=case.src.ifname, size=mtu - headers + 1, df=True,
                       timeout=p.window)
     problems = []
     if pod_mtu != mtu:
@@ -171,9 +188,9 @@ def mtu(p: Prober, case: Case) -> Observation:
     if known and pod_mtu != master_mtu:
         problems.append(f"pod MTU {pod_mtu} != master {master} MTU {master_mtu}")
     if not fit["ok"]:
-        problems.append(f"DF ping of {mtu - 28} bytes (= MTU {mtu}) to the gateway failed")
+        problems.append(f"DF ping of {mtu - headers} bytes (= MTU {mtu}) to the gateway failed")
     if over["ok"]:
-        problems.append(f"DF ping of {mtu - 27} bytes (MTU {mtu} + 1) got through")
+        problems.append(f"DF ping of {mtu - headers + 1} bytes (MTU {mtu} + 1) got through")
     evidence = {"pod_mtu": pod_mtu, "master": master, "master_mtu": master_mtu, "expected_mtu": mtu,
                 "df_fit": fit, "df_over": over}
     return Observation(Verdict.MISMATCH if problems else Verdict.MATCHES, evidence, attempts,
@@ -181,8 +198,8 @@ def mtu(p: Prober, case: Case) -> Observation:
                        not_checked=[] if known else [f"pod MTU = {master} MTU: {Capability.MASTER_MTU.value} "
                                                      f"unknown on this target"],
                        reproducer=p.target.reproducer(
-                           case.src.pod, ["ping", "-c", "1", "-M", "do", "-s", str(mtu - 28), "-I",
-                                          case.src.ifname, gateway_ip]))
+                           case.src.pod, _ping_argv(case, "-c", "1", "-M", "do", "-s", str(mtu - headers), "-I",
+                                                    case.src.ifname, gateway_ip)))
 
 
 def ip_reuse(p: Prober, case: Case) -> Observation:
@@ -290,6 +307,59 @@ def _neighbour(agent, ip: str, ifname: str) -> dict | None:
     """The agent's pod's kernel neighbour entry for ``ip`` on ``ifname`` (None when it has none)."""
     return next((n for n in agent.call("describe")["neighbours"] if n["ip"] == ip and n["dev"] == ifname), None)
 
+def dad(p: Prober, case: Case) -> Observation:
+    """The interface's IPv6 addresses as its pod sees them (none tentative or dadfailed, DAD on), then a newcomer's
+    DAD probe for its address from the case's peer: MATCHES when exactly the interface's MAC defended it."""
+    e, address = case.src, p.ip_of(case.src.key, 6)
+    described = p.target.agent(e.pod).call("describe")
+    states = [a for a in described.get("ipv6_states", []) if a["ifname"] == e.ifname and a["scope"] == "global"]
+    accept_dad = described.get("ipv6_sysctls", {}).get(e.ifname, {}).get("accept_dad")
+    problems = [f"{a['address']} is {'dadfailed' if a['dadfailed'] else 'tentative'}" for a in states
+                if a["tentative"] or a["dadfailed"]]
+    if accept_dad is not None and accept_dad < 1:
+        problems.append(f"duplicate address detection is off on {e.ifname} (accept_dad={accept_dad}): a duplicate "
+                        f"would go unnoticed")
+    evidence: dict = {"addresses": states, "accept_dad": accept_dad}
+    attempts, reproducer = 1, p.target.reproducer(e.pod, ["ip", "-6", "addr", "show", "dev", e.ifname])
+    if case.params.get("peer"):
+        peer_pod, peer_if = case.params["peer"].split("/", 1)
+        expected_mac = p.expected_mac(case)
+
+        def attempt():
+            ev = p.target.agent(peer_pod).call("dad_probe", ip=address, iface=peer_if, timeout=p.window / 2)
+            return (Verdict.MATCHES if ev["macs"] == [expected_mac] else Verdict.MISMATCH), ev
+
+        verdict, probe_ev, attempts = p.retry(attempt, Verdict.MATCHES)
+        evidence.update(dad_probe=probe_ev, expected_mac=expected_mac, peer=case.params["peer"])
+        if verdict != Verdict.MATCHES:
+            problems.append(f"a DAD probe for {address} from {case.params['peer']} was defended by "
+                            f"{probe_ev['macs'] or 'nobody'} (expected {expected_mac})")
+        reproducer = p.target.reproducer(peer_pod, ["ndisc6", "-m", address, peer_if])
+    return Observation(Verdict.MISMATCH if problems else Verdict.MATCHES, evidence, attempts,
+                       detail="; ".join(problems), reproducer=reproducer)
+
+
+def ra(p: Prober, case: Case) -> Observation:
+    """The interface's IPv6 routes and addresses: MISMATCH for any route learned from a router advertisement or
+    global address Spiderpool did not configure (SLAAC); the control is the interface's own subnet route."""
+    e = case.src
+    vlan = p.target.topology.vlan(case.params["vlan"])
+    described = p.target.agent(e.pod).call("describe")
+    routes = [r for r in described.get("routes6", []) if r["dev"] == e.ifname]
+    learned = [r for r in routes if r.get("proto") == "ra"]
+    slaac = [a["address"] for a in described.get("ipv6_states", [])
+             if a["ifname"] == e.ifname and a["scope"] == "global" and not a["permanent"]]
+    problems = [f"route {r['dst']} via {r['gateway']} from a router advertisement" for r in learned]
+    problems += [f"address {a} from SLAAC (a router advertisement's prefix)" for a in slaac]
+    own = any(r["dst"] == str(vlan.subnet6) and r["gateway"] is None for r in routes)
+    evidence = {"routes6": routes, "slaac_addresses": slaac,
+                "accept_ra": described.get("ipv6_sysctls", {}).get(e.ifname, {}).get("accept_ra")}
+    return Observation(Verdict.MISMATCH if problems else Verdict.MATCHES, evidence,
+                       control=Verdict.MATCHES if own else Verdict.MISMATCH,
+                       control_evidence={"subnet_route": str(vlan.subnet6), "seen": own},
+                       detail="; ".join(problems),
+                       reproducer=p.target.reproducer(e.pod, ["ip", "-6", "route", "show", "dev", e.ifname]))
+
 
 PROBES = {
     "echo": echo,
@@ -302,4 +372,6 @@ PROBES = {
     "ip_reuse": ip_reuse,
     "host": host,
     "service": service,
+    "dad": dad,
+    "ra": ra,
 }

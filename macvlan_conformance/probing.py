@@ -108,7 +108,8 @@ class Prober:
         of requests sent."""
         pairs = set()
         for case in cases:
-            if checks.get(case.check).probe != "echo" or case.dst is None or case.src.vlan is None:
+            if checks.get(case.check).probe != "echo" or case.dst is None or case.src.vlan is None \
+                    or case.ip_version != 4:  # ARP warms IPv4 neighbours only
                 continue
             if case.expected == Verdict.REACHABLE_L2:
                 pairs.add((case.src, self.target.endpoint_ip(case.dst.key)))
@@ -130,11 +131,18 @@ class Prober:
         return sum(len(ips) for ips in by_source.values())
 
     # --- helpers ---------------------------------------------------------------------------------
-    def ip_of(self, key: str) -> str:
-        ip = self.target.endpoint_ip(key)
+    def ip_of(self, key: str, version: int = 4) -> str:
+        ip = self.target.endpoint_ip(key, version)
         if ip is None:
-            raise AgentError(f"{key} has no address in the pod's network-status")
+            raise AgentError(f"{key} has no IPv{version} address in the pod's network-status")
         return ip
+
+    def gateway_ip(self, vlan: int, version: int) -> str:
+        """The gateway of ``vlan`` in family ``version`` (the vlanif's address)."""
+        gateway = self.target.topology.vlan(vlan).gateway_of(version)
+        if gateway is None:
+            raise AgentError(f"VLAN {vlan} has no IPv{version} gateway in the topology")
+        return str(gateway)
 
     def expected_mac(self, case: Case) -> str | None:
         """The MAC the case's evidence must come from (its ``mac_owner`` resolved on the target)."""
@@ -191,7 +199,9 @@ class Prober:
 
     # --- ARP ---------------------------------------------------------------------------------------
     def send_arp(self, src, ip: str, *, multi: bool) -> dict:
-        return self.target.agent(src.pod).call("arp", ip=ip, iface=src.ifname, timeout=self.window / 2,
+        """ARP who-has ``ip`` from ``src``, or for an IPv6 address a Neighbor Solicitation: the same evidence."""
+        operation = "ndisc" if ":" in ip else "arp"
+        return self.target.agent(src.pod).call(operation, ip=ip, iface=src.ifname, timeout=self.window / 2,
                                                multi=multi)
 
     def arp_verdict(self, src, ip: str, expected: Verdict) -> tuple[Verdict, dict, int]:

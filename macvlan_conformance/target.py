@@ -64,9 +64,11 @@ class Target(ABC):
         pod, ifname = key.split("/", 1)
         return next((e for e in self.network_status(pod) if e.get("interface") == ifname), None)
 
-    def endpoint_ip(self, key: str) -> str | None:
+    def endpoint_ip(self, key: str, version: int = 4) -> str | None:
+        """The endpoint's first address of IP ``version`` in its network-status entry (dual stack lists both)."""
         entry = self.endpoint(key)
-        return entry["ips"][0] if entry and entry.get("ips") else None
+        ips = [ip.split("/")[0] for ip in (entry or {}).get("ips") or []]
+        return next((ip for ip in ips if (":" in ip) == (version == 6)), None)
 
     def endpoint_mac(self, key: str) -> str | None:
         entry = self.endpoint(key)
@@ -132,7 +134,8 @@ class Target(ABC):
         for pod in self.topology.pods:
             for att in self.topology.attachments(pod.name):
                 key = f"{pod.name}/{att.ifname}"
-                endpoints[key] = {"ip": self.endpoint_ip(key), "mac": self.endpoint_mac(key),
+                endpoints[key] = {"ip": self.endpoint_ip(key), "ipv6": self.endpoint_ip(key, 6),
+                                  "mac": self.endpoint_mac(key),
                                   "pool": att.pool.name if att.pool else None,
                                   "vlan": att.vlan.id if att.vlan else None, "mtu": self.interface_mtu(key)}
         return {"gateway_macs": gateways, "endpoints": endpoints}

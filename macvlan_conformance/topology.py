@@ -8,14 +8,16 @@ afterwards (``topology_checks``) so that every error carries its path.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, IPvAnyAddress, IPvAnyNetwork, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from . import annotations as ann
 from .bounded_yaml import excerpt
@@ -28,6 +30,13 @@ MAX_POOL_ADDRESSES = 1 << 16    # a /16 of pod addresses; pools are expanded add
 NetworkType = Literal["standalone", "overlay"]
 CoordinatorMode = Literal["auto", "underlay", "overlay", "disabled"]
 MacvlanMode = Literal["bridge", "private", "vepa", "passthru"]
+FAMILIES = (4, 6)
+MAX_IPV6_PREFIX = 126   # a VLAN's IPv6 subnet must hold its gateway and at least one pod beside the anycast address
+
+
+def family_name(family: int) -> str:
+    """``ipv4`` / ``ipv6``: the family as Spiderpool's annotations and the test ids write it."""
+    return f"ipv{family}"
 
 
 class TopologyError(ValueError):
@@ -45,14 +54,47 @@ def _dns_label(value: str) -> str:
 
 
 class Vlan(_Model):
-    """A VLAN: its id on the trunk, its subnet, and the gateway IP its switch vlanif holds. ``gatewayMac``
-    is the vlanif's MAC when known (the lab uses it; on a cluster it is what routed replies must carry)."""
+    """A VLAN: its id on the trunk, its IPv4 and/or IPv6 subnet, and the gateway IP of each family its switch
+    vlanif holds. ``gatewayMac`` is the vlanif's MAC when known (the lab uses it; on a cluster it is what routed
+    replies must carry)."""
 
     id: int = Field(ge=1, le=4094)
     name: str = ""
-    subnet: IPv4Network
-    gateway: IPv4Address
+    subnet: IPv4Network | None = None
+    gateway: IPv4Address | None = None
+    subnet6: IPv6Network | None = None
+    gateway6: IPv6Address | None = None
     gateway_mac: str | None = Field(default=None, alias="gatewayMac")
+
+    @field_validator("subnet6")
+    @classmethod
+    def _ipv6_prefix(cls, value: IPv6Network | None) -> IPv6Network | None:
+        if value is not None and value.prefixlen > MAX_IPV6_PREFIX:
+            raise ValueError(f"/{value.prefixlen} leaves no room for a gateway and a pod; use a prefix of at most "
+                             f"/{MAX_IPV6_PREFIX} (/64 is the usual one)")
+        return value
+
+    @model_validator(mode="after")
+    def _families(self) -> "Vlan":
+        for subnet, gateway, keys in ((self.subnet, self.gateway, ("subnet", "gateway")),
+                                      (self.subnet6, self.gateway6, ("subnet6", "gateway6"))):
+            if (subnet is None) != (gateway is None):
+                given, missing = keys if subnet is not None else keys[::-1]
+                raise ValueError(f"{given} without {missing}; give both (the vlanif holds the gateway)")
+        if self.subnet is None and self.subnet6 is None:
+            raise ValueError("no subnet; give subnet + gateway (IPv4) and/or subnet6 + gateway6 (IPv6)")
+        return self
+
+    @property
+    def families(self) -> tuple[int, ...]:
+        """The address families of the VLAN, IPv4 first."""
+        return tuple(f for f in FAMILIES if self.subnet_of(f) is not None)
+
+    def subnet_of(self, family: int) -> IPv4Network | IPv6Network | None:
+        return self.subnet if family == 4 else self.subnet6
+
+    def gateway_of(self, family: int) -> IPv4Address | IPv6Address | None:
+        return self.gateway if family == 4 else self.gateway6
 
     @field_validator("gateway_mac")
     @classmethod
@@ -118,13 +160,27 @@ class Node(_Model):
 
 
 class IPPool(_Model):
-    """A Spiderpool-like IP pool: subnet, address ranges, exclusions and the gateway pods route through."""
+    """A Spiderpool-like IP pool of one family (its subnet's, as SpiderIPPool's ``ipVersion``): subnet, address
+    ranges, exclusions and the gateway pods route through."""
 
     name: str
-    subnet: IPv4Network
+    subnet: IPvAnyNetwork
     ips: list[str] = Field(min_length=1)
     exclude_ips: list[str] = Field(default_factory=list, alias="excludeIPs")
-    gateway: IPv4Address | None = None
+    gateway: IPvAnyAddress | None = None
+
+    @property
+    def family(self) -> int:
+        return self.subnet.version
+
+    @field_validator("gateway")
+    @classmethod
+    def _gateway_family(cls, value, info: ValidationInfo):
+        subnet = info.data.get("subnet")
+        if value is not None and subnet is not None and value.version != subnet.version:
+            raise ValueError(f"is an IPv{value.version} address but the pool's subnet {subnet} is IPv{subnet.version}; "
+                             f"a pool is of one family: give an IPv{subnet.version} gateway")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -137,11 +193,13 @@ class IPPool(_Model):
 
     @field_validator("ips", "exclude_ips")
     @classmethod
-    def _ranges_parse(cls, value: list[str]) -> list[str]:
-        """Every item an address or range, in all at most ``MAX_POOL_ADDRESSES`` (they are expanded)."""
+    def _ranges_parse(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        """Every item an address or range of the subnet's family, in all at most ``MAX_POOL_ADDRESSES`` (they are
+        expanded)."""
+        subnet = info.data.get("subnet")
         total = 0
         for item in value:
-            start, end = parse_range(item)
+            start, end = parse_range(item, subnet.version if subnet is not None else None)
             total += int(end) - int(start) + 1
         if total > MAX_POOL_ADDRESSES:
             raise ValueError(f"{total} addresses, more than the {MAX_POOL_ADDRESSES} a pool may list; narrow "
@@ -149,26 +207,29 @@ class IPPool(_Model):
         return value
 
     @cached_property
-    def ip_ranges(self) -> tuple[tuple[IPv4Address, IPv4Address], ...]:
+    def ip_ranges(self) -> tuple[tuple[IPv4Address | IPv6Address, IPv4Address | IPv6Address], ...]:
         """``ips`` as (first, last) pairs, in order."""
         return tuple(parse_range(item) for item in self.ips)
 
     @cached_property
-    def exclude_ranges(self) -> tuple[tuple[IPv4Address, IPv4Address], ...]:
+    def exclude_ranges(self) -> tuple[tuple[IPv4Address | IPv6Address, IPv4Address | IPv6Address], ...]:
         """``excludeIPs`` as (first, last) pairs, in order."""
         return tuple(parse_range(item) for item in self.exclude_ips)
 
-    def allocates(self, address: IPv4Address) -> bool:
+    def allocates(self, address: IPv4Address | IPv6Address) -> bool:
         """Whether ``address`` is one of ``addresses`` (without expanding them)."""
+        if address.version != self.family:
+            return False
+
         def within(ranges):
             return any(start <= address <= end for start, end in ranges)
         return within(self.ip_ranges) and not within(self.exclude_ranges)
 
     @cached_property
-    def addresses(self) -> tuple[IPv4Address, ...]:
+    def addresses(self) -> tuple[IPv4Address | IPv6Address, ...]:
         """Every allocatable address, in order: ``ips`` minus ``excludeIPs``."""
         excluded = {a for item in self.exclude_ips for a in expand_range(item)}
-        seen: dict[IPv4Address, None] = {}
+        seen: dict = {}
         for item in self.ips:
             for address in expand_range(item):
                 if address not in excluded:
@@ -205,7 +266,8 @@ class Coordinator(_Model):
 
 
 class Network(_Model):
-    """A NetworkAttachmentDefinition: a macvlan on ``master`` with addresses from ``ippool``.
+    """A NetworkAttachmentDefinition: a macvlan on ``master`` with addresses from ``ippool`` (one pool) or
+    ``ippools`` (one per family: the IPAM config's ``default_ipv4_ippool`` and ``default_ipv6_ippool``).
 
     ``type`` is the multus-underlay contract: standalone networks are eth0 (or extra NICs of standalone
     pods); overlay networks are only ever extra NICs of pods whose eth0 is the overlay.
@@ -216,12 +278,25 @@ class Network(_Model):
     type: NetworkType
     master: str
     mode: MacvlanMode = "bridge"
-    ippool: str
+    ippool: str | None = None
+    ippools: list[str] = Field(default_factory=list, max_length=2)
     mtu: int | None = Field(default=None, ge=576, le=9216)
     clean_gateway_setting: bool | None = Field(default=None, alias="cleanGateway")
     coordinator: Coordinator | None = None  # chained after macvlan (absent: no coordinator in the NAD)
 
     _check_name = field_validator("name", "namespace")(lambda cls, v: _dns_label(v))
+
+    @model_validator(mode="after")
+    def _one_pool_form(self) -> "Network":
+        if (self.ippool is None) == (not self.ippools):
+            raise ValueError("give either ippool (one pool) or ippools (one pool per family, like [vlan100-v4, "
+                             "vlan100-v6]), not both and not neither")
+        return self
+
+    @property
+    def pool_names(self) -> tuple[str, ...]:
+        """The network's default pools (at most one per family)."""
+        return (self.ippool,) if self.ippool is not None else tuple(self.ippools)
 
     @property
     def ref(self) -> str:
@@ -252,10 +327,23 @@ class Attachment:
     pod: str
     ifname: str
     network: Network | None
-    pool: IPPool | None
+    pools: tuple[IPPool, ...]     # one per family, IPv4 first; empty for the overlay
     vlan: Vlan | None
     default: bool
     default_route: bool = False   # the IPAM returns a default route for this NIC (see resolve_attachments)
+
+    @property
+    def pool(self) -> IPPool | None:
+        """The NIC's first pool (its IPv4 one on a dual-stack NIC), None for the overlay."""
+        return self.pools[0] if self.pools else None
+
+    def pool_of(self, family: int) -> IPPool | None:
+        return next((p for p in self.pools if p.family == family), None)
+
+    @property
+    def families(self) -> tuple[int, ...]:
+        """The families the NIC has addresses of (the overlay's eth0: IPv4)."""
+        return tuple(p.family for p in self.pools) if self.network is not None else (4,)
 
     @property
     def kind(self) -> str:
@@ -294,6 +382,16 @@ class Topology(_Model):
     def pod(self, name: str) -> Pod:
         return next(p for p in self.pods if p.name == name)
 
+    def vlan_of_subnet(self, subnet) -> Vlan | None:
+        """The VLAN whose IPv4 or IPv6 subnet is ``subnet``."""
+        return next((v for v in self.vlans if subnet in (v.subnet, v.subnet6)), None)
+
+    @property
+    def ip_families(self) -> tuple[int, ...]:
+        """The families Spiderpool serves (its ``enableIPv4`` / ``enableIPv6``): those of the pools, IPv4 first.
+        Every Spiderpool NIC gets an address of each."""
+        return tuple(f for f in FAMILIES if any(p.family == f for p in self.ippools))
+
     @property
     def routed_vlans(self) -> list[int]:
         """VLANs with a vlanif on the switch (all VLANs unless ``switch.vlanifs`` says otherwise)."""
@@ -321,15 +419,24 @@ class Topology(_Model):
 
 
 # --- address ranges --------------------------------------------------------------------------------
-def parse_range(item: str) -> tuple[IPv4Address, IPv4Address]:
-    """The first and last address of a range (``10.0.0.10`` or ``10.0.0.10-10.0.0.20``); ``ValueError``
-    saying how to write it."""
+RANGE_EXAMPLES = {4: "'10.0.0.10' or '10.0.0.10-10.0.0.20'", 6: "'fd00:100::10' or 'fd00:100::10-fd00:100::20'"}
+
+
+def parse_range(item: str, family: int | None = None) -> tuple[IPv4Address | IPv6Address, IPv4Address | IPv6Address]:
+    """The first and last address of a range (``10.0.0.10``, ``10.0.0.10-10.0.0.20``, ``fd00::10-fd00::20``), both of
+    ``family`` when given (a pool's subnet's); ``ValueError`` saying how to write it."""
     first, _, last = item.partition("-")
+    examples = RANGE_EXAMPLES.get(family, f"{RANGE_EXAMPLES[4]} (IPv6: {RANGE_EXAMPLES[6]})")
     try:
-        start = IPv4Address(first.strip())
-        end = IPv4Address(last.strip()) if last else start
+        start = ip_address(first.strip())
+        end = ip_address(last.strip()) if last else start
     except ValueError:
-        raise ValueError(f"{item!r} is not an IPv4 address or range; write '10.0.0.10' or '10.0.0.10-10.0.0.20'")
+        kind = f"an IPv{family}" if family else "an"
+        raise ValueError(f"{item!r} is not {kind} address or range; write {examples}") from None
+    wrong = next((a for a in (start, end) if a.version != (family or start.version)), None)
+    if wrong is not None:
+        raise ValueError(f"{item!r} mixes families or is not IPv{family or start.version} as the pool's subnet is; "
+                         f"write {examples}")
     if end < start:
         raise ValueError(f"range {item!r} ends before it starts; write the lower address first")
     return start, end
@@ -339,7 +446,7 @@ def expand_range(item: str):
     """Every address of a range, in order."""
     start, end = parse_range(item)
     for value in range(int(start), int(end) + 1):
-        yield IPv4Address(value)
+        yield IPv4Address(value) if start.version == 4 else IPv6Address(value)
 
 
 # --- resolution of annotations into attachments ------------------------------------------------------
@@ -379,22 +486,39 @@ def _lookup_network(topology: Topology, selection: ann.NetworkSelection, key: st
 
 def _attach(topology: Topology, pod: Pod, network: Network | None, ifname: str, default: bool,
             chosen: dict[str | None, ann.PoolChoice]) -> Attachment:
-    """One interface: the overlay (``network`` None), or a Spiderpool NIC with its pool, VLAN and route."""
+    """One interface: the overlay (``network`` None), or a Spiderpool NIC with its pools, VLAN and route.
+
+    A pool named under ``ipv4`` must be an IPv4 pool, under ``ipv6`` an IPv6 one (spidernet-io/spiderpool
+    ``pkg/ipam/utils.go``: "expect an IPv4 IPPool, but the version of the IPPool ... is IPv6")."""
     if network is None:
-        return Attachment(pod.name, ifname, None, None, None, default, default_route=True)
-    if ann.IPPOOLS in pod.annotations and ifname not in chosen:
-        raise ValueError(f"{ann.IPPOOLS} has no entry for interface {ifname}, and Spiderpool refuses a pod whose "
-                         f"NIC has none; add {{\"interface\": \"{ifname}\", \"ipv4\": [\"{network.ippool}\"]}}")
-    choice = chosen.get(ifname) or chosen.get(None) or ann.PoolChoice(network.ippool)
+        return Attachment(pod.name, ifname, None, (), None, default, default_route=True)
     pools = {p.name: p for p in topology.ippools}
-    if choice.pool not in pools:
-        raise ValueError(f"interface {ifname} selects IP pool {excerpt(choice.pool)}, which is not defined under "
-                         f"'ippools'; use one of: {listing(pools)}")
+    if ann.IPPOOLS in pod.annotations and ifname not in chosen:
+        suggestion = {"interface": ifname, **_family_lists(network, pools)}
+        raise ValueError(f"{ann.IPPOOLS} has no entry for interface {ifname}, and Spiderpool refuses a pod whose "
+                         f"NIC has none; add {json.dumps(suggestion)}")
+    choice = chosen.get(ifname) or chosen.get(None)
+    names = [(f, n) for f, n in ((4, choice.ipv4), (6, choice.ipv6)) if n] if choice else \
+        [(pools[n].family if n in pools else None, n) for n in network.pool_names]
+    for family, name in names:
+        if name not in pools:
+            raise ValueError(f"interface {ifname} selects IP pool {excerpt(name)}, which is not defined under "
+                             f"'ippools'; use one of: {listing(pools)}")
+        if family != pools[name].family:
+            raise ValueError(f"interface {ifname} lists IP pool {name} under ipv{family}, but it is an "
+                             f"IPv{pools[name].family} pool (Spiderpool: expect an IPv{family} IPPool); list it "
+                             f"under ipv{pools[name].family}")
     nodes = [n for n in topology.nodes if n.name == pod.node]
     vlan_id = topology.master_vlan(network.master, nodes[0].bond.name if nodes else "bond0")
     vlan = next((v for v in topology.vlans if v.id == vlan_id), None)
-    clean = choice.clean_gateway if choice.clean_gateway is not None else network.clean_gateway
-    return Attachment(pod.name, ifname, network, pools[choice.pool], vlan, default, default_route=not clean)
+    clean = choice.clean_gateway if choice and choice.clean_gateway is not None else network.clean_gateway
+    chosen_pools = tuple(sorted((pools[n] for _, n in names), key=lambda p: p.family))
+    return Attachment(pod.name, ifname, network, chosen_pools, vlan, default, default_route=not clean)
+
+
+def _family_lists(network: Network, pools: dict[str, IPPool]) -> dict[str, list[str]]:
+    """``{"ipv4": [...], "ipv6": [...]}`` of the network's default pools, as an annotation entry writes them."""
+    return {family_name(pools[n].family): [n] for n in network.pool_names if n in pools}
 
 
 def listing(names, limit: int = 8) -> str:
@@ -426,7 +550,11 @@ _HINTS = {  # pydantic error type -> the fix, for errors whose message does not 
     "model_type": "write a mapping of key: value", "model_attributes_type": "write a mapping of key: value",
     "bool_parsing": "write true or false", "bool_type": "write true or false",
     "ip_v4_address": "write an IPv4 address like 10.0.0.1",
-    "ip_v4_network": "write an IPv4 subnet like 10.0.0.0/24 (host bits zero)",
+    "ip_v4_network": "write an IPv4 subnet like 10.0.0.0/24 (host bits zero; an IPv6 subnet goes in subnet6)",
+    "ip_v6_network": "write an IPv6 subnet like fd00:100::/64 (host bits zero)",
+    "ip_v6_address": "write an IPv6 address like fd00:100::1",
+    "ip_any_network": "write a subnet like 10.0.0.0/24 or fd00:100::/64 (host bits zero)",
+    "ip_any_address": "write an address like 10.0.0.1 or fd00:100::1",
     "too_short": "add at least one entry",
 }
 MAX_LISTED_ERRORS = 3

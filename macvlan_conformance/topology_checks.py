@@ -38,15 +38,22 @@ def check_references(t: Topology) -> None:
 
 
 def _check_vlans(t: Topology) -> None:
-    """VLAN subnets, gateways, overlaps."""
+    """VLAN subnets of each family, gateways, overlaps; the native VLAN holds the nodes' IPv4 addresses."""
     for i, vlan in enumerate(t.vlans):
-        if vlan.gateway not in vlan.subnet:
-            raise TopologyError(f"vlans[{i}].gateway: {vlan.gateway} is outside subnet {vlan.subnet}; "
-                                f"use an address inside it (e.g. {next(vlan.subnet.hosts())})")
-        for j, other in enumerate(t.vlans[:i]):
-            if vlan.subnet.overlaps(other.subnet):
-                raise TopologyError(f"vlans[{i}].subnet: {vlan.subnet} overlaps vlans[{j}] ({other.subnet}); "
-                                    f"give each VLAN its own subnet")
+        for key, subnet, gateway in (("gateway", vlan.subnet, vlan.gateway), ("gateway6", vlan.subnet6, vlan.gateway6)):
+            if subnet is not None and gateway not in subnet:
+                raise TopologyError(f"vlans[{i}].{key}: {gateway} is outside subnet {subnet}; "
+                                    f"use an address inside it (e.g. {subnet.network_address + 1})")
+        for key, subnet in (("subnet", vlan.subnet), ("subnet6", vlan.subnet6)):
+            if subnet is None:
+                continue
+            for j, other in enumerate(t.vlans[:i]):
+                theirs = other.subnet_of(subnet.version)
+                if theirs is not None and subnet.overlaps(theirs):
+                    raise TopologyError(f"vlans[{i}].{key}: {subnet} overlaps vlans[{j}] ({theirs}); "
+                                        f"give each VLAN its own subnet")
+        if vlan.subnet is None:
+            continue
         if vlan.subnet.overlaps(t.overlay.pod_cidr):
             raise TopologyError(f"vlans[{i}].subnet: {vlan.subnet} overlaps overlay.podCIDR {t.overlay.pod_cidr}")
         service = t.overlay.service_cidr
@@ -91,6 +98,9 @@ def _check_nodes(t: Topology) -> None:
         if t.switch.native_vlan is None:
             raise TopologyError("switch.nativeVlan: required; node IPs live on the native VLAN")
         native = t.vlan(t.switch.native_vlan)
+        if native.subnet is None:
+            raise TopologyError(f"vlans[{t.vlans.index(native)}]: the native VLAN {native.id} has no IPv4 subnet, but "
+                                f"the nodes' IPs live there; give it subnet + gateway (IPv4) beside subnet6")
         if node.ip not in native.subnet:
             raise TopologyError(f"{where}.ip: {node.ip} is outside the native VLAN subnet {native.subnet}")
 
@@ -118,10 +128,11 @@ def _check_pools(t: Topology) -> None:
     owner: dict = {}  # address -> index of the first pool that has it
     for i, pool in enumerate(t.ippools):
         where = f"ippools[{i}]"
-        vlan = next((v for v in t.vlans if v.subnet == pool.subnet), None)
+        vlan = t.vlan_of_subnet(pool.subnet)
         if vlan is None:
+            subnets = [str(s) for v in t.vlans for s in (v.subnet, v.subnet6) if s is not None]
             raise TopologyError(f"{where}.subnet: {pool.subnet} is not the subnet of any VLAN; use one of "
-                                f"{', '.join(str(v.subnet) for v in t.vlans)}")
+                                f"{', '.join(subnets)}")
         outside = [str(a) for a in pool.addresses if a not in pool.subnet]
         if outside:
             raise TopologyError(f"{where}.ips: {outside[0]} is outside subnet {pool.subnet}")
@@ -139,7 +150,7 @@ def _check_pools(t: Topology) -> None:
 
 
 def _check_networks(t: Topology) -> None:
-    """Masters carry defined VLANs; pools in the master's VLAN."""
+    """Masters carry defined VLANs; pools in the master's VLAN, at most one per family."""
     vlan_ids = {v.id for v in t.vlans}
     pools = {p.name: p for p in t.ippools}
     for i, net in enumerate(t.networks):
@@ -150,11 +161,39 @@ def _check_networks(t: Topology) -> None:
                                 f"nor a VLAN master '{t.nodes[0].bond.name}.<vid>'")
         if vid not in vlan_ids:
             raise TopologyError(f"{where}.master: {net.master} carries VLAN {vid}, which is not defined under 'vlans'")
-        if net.ippool not in pools:
-            raise TopologyError(f"{where}.ippool: pool {net.ippool!r} is not defined under 'ippools'")
-        if pools[net.ippool].subnet != t.vlan(vid).subnet:
-            raise TopologyError(f"{where}.ippool: pool {net.ippool} ({pools[net.ippool].subnet}) is not in "
-                                f"VLAN {vid} ({t.vlan(vid).subnet}) that master {net.master} carries")
+        key = "ippool" if net.ippool is not None else "ippools"
+        families: dict[int, str] = {}
+        for j, name in enumerate(net.pool_names):
+            at = f"{where}.{key}" + (f"[{j}]" if key == "ippools" else "")
+            if name not in pools:
+                raise TopologyError(f"{at}: pool {name!r} is not defined under 'ippools'")
+            pool, vlan = pools[name], t.vlan(vid)
+            if pool.family in families:
+                raise TopologyError(f"{at}: {name} is a second IPv{pool.family} pool (after {families[pool.family]}); "
+                                    f"list one pool per family")
+            families[pool.family] = name
+            if vlan.subnet_of(pool.family) != pool.subnet:
+                raise TopologyError(f"{at}: pool {name} ({pool.subnet}) is not in VLAN {vid} "
+                                    f"({_vlan_subnets(vlan)}) that master {net.master} carries")
+
+
+def _vlan_subnets(vlan) -> str:
+    return ", ".join(str(s) for s in (vlan.subnet, vlan.subnet6) if s is not None)
+
+
+def _check_nic_families(t: Topology, where: str, att) -> None:
+    """A Spiderpool NIC's pools are in the VLAN its master carries, so a NIC asking for a family its VLAN has no
+    subnet of is refused here. A NIC may get one family only on a dual-stack topology: Spiderpool allocates the
+    families its pools name (spidernet-io/spiderpool ``pkg/ipam/config.go`` ``filterPoolMisspecified``: "for dual
+    stack environment, support only ipv4 or ipv6 address")."""
+    for pool in att.pools:
+        if att.vlan.subnet_of(pool.family) != pool.subnet:
+            have = _vlan_subnets(att.vlan)
+            fix = (f"select a pool of {have}" if att.vlan.subnet_of(pool.family) is not None else
+                   f"VLAN {att.vlan.id} has no IPv{pool.family} subnet: drop the ipv{pool.family} pools of this NIC "
+                   f"or give the VLAN subnet{'6' if pool.family == 6 else ''}")
+            raise TopologyError(f"{where}.annotations: {att.ifname} selects pool {pool.name} ({pool.subnet}), which "
+                                f"is not in VLAN {att.vlan.id} ({have}); {fix}")
 
 
 def _check_pods(t: Topology) -> None:
@@ -184,10 +223,9 @@ def _check_pods(t: Topology) -> None:
                 raise TopologyError(f"{where}: network {att.network.ref} uses master {att.network.master}, but "
                                     f"VLAN {vid} is not trunked to node {node.name}; add {vid} to "
                                     f"{node.name}'s vlans or move the pod")
-            if att.pool.subnet != att.vlan.subnet:
-                raise TopologyError(f"{where}.annotations: {att.ifname} selects pool {att.pool.name} "
-                                    f"({att.pool.subnet}), which is not in VLAN {vid} ({att.vlan.subnet})")
-            usage[att.pool.name] = usage.get(att.pool.name, 0) + 1
+            _check_nic_families(t, where, att)
+            for pool in att.pools:
+                usage[pool.name] = usage.get(pool.name, 0) + 1
         violation = attachment_rule_violation(attachments)
         if violation:
             raise TopologyError(f"{where}.annotations: {violation}")
@@ -217,8 +255,11 @@ def _check_lists(t: Topology) -> None:
 
 
 def _special_address(address, subnet) -> str | None:
-    """``network`` or ``broadcast`` when ``address`` is that address of ``subnet``; None otherwise and on
-    /31 and /32, which have neither (RFC 3021)."""
+    """``network`` or ``broadcast`` when ``address`` is that address of an IPv4 ``subnet`` (None on /31 and /32,
+    which have neither: RFC 3021); ``Subnet-Router anycast`` for the all-zero host of an IPv6 one (RFC 4291
+    2.6.1; IPv6 has no broadcast)."""
+    if subnet.version == 6:
+        return "Subnet-Router anycast" if address == subnet.network_address else None
     if subnet.prefixlen >= 31:
         return None
     if address == subnet.network_address:
@@ -233,7 +274,7 @@ def _check_pool_ranges(t: Topology) -> None:
     if total > MAX_TOTAL_POOL_ADDRESSES:
         raise TopologyError(f"ippools: {total} addresses in all, more than the {MAX_TOTAL_POOL_ADDRESSES} a topology "
                             f"may list; narrow the pools' ips and excludeIPs")
-    subnets = {v.subnet for v in t.vlans}
+    subnets = {s for v in t.vlans for s in (v.subnet, v.subnet6)}
     for i, pool in enumerate(t.ippools):
         if pool.subnet not in subnets:
             continue  # _check_pools says so
@@ -252,8 +293,10 @@ def _check_pool_ranges(t: Topology) -> None:
 def _check_range_hosts(pool, start, end, where: str) -> None:
     """An ``ips`` range may hold the network or broadcast address only if ``excludeIPs`` takes it out."""
     subnet = pool.subnet
-    for address, fix in ((subnet.network_address, f"start it at {subnet.network_address + 1}"),
-                         (subnet.broadcast_address, f"end it at {subnet.broadcast_address - 1}")):
+    specials = [(subnet.network_address, f"start it at {subnet.network_address + 1}")]
+    if subnet.version == 4:
+        specials.append((subnet.broadcast_address, f"end it at {subnet.broadcast_address - 1}"))
+    for address, fix in specials:
         kind = _special_address(address, subnet)
         if kind and start <= address <= end and pool.allocates(address):
             raise TopologyError(f"{where}: includes {address}, the {kind} address of {subnet}, which no pod may "
@@ -263,29 +306,34 @@ def _check_range_hosts(pool, start, end, where: str) -> None:
 def _check_pool_gateways(t: Topology) -> None:
     """VLAN and pool gateways are host addresses; a pool's gateway is its VLAN's (or left out), and no pool
     hands out its VLAN's gateway."""
-    gateways = [(f"vlans[{i}]", v.gateway, v.subnet) for i, v in enumerate(t.vlans)]
-    gateways += [(f"ippools[{i}]", p.gateway, p.subnet) for i, p in enumerate(t.ippools) if p.gateway is not None]
+    gateways = [(f"vlans[{i}].gateway", v.gateway, v.subnet) for i, v in enumerate(t.vlans) if v.subnet is not None]
+    gateways += [(f"vlans[{i}].gateway6", v.gateway6, v.subnet6) for i, v in enumerate(t.vlans)
+                 if v.subnet6 is not None]
+    gateways += [(f"ippools[{i}].gateway", p.gateway, p.subnet) for i, p in enumerate(t.ippools)
+                 if p.gateway is not None]
     for where, gateway, subnet in gateways:
         kind = _special_address(gateway, subnet)
         if kind:
-            raise TopologyError(f"{where}.gateway: {gateway} is the {kind} address of {subnet}, which no host may "
-                                f"hold; use a host address such as {next(subnet.hosts())}")
+            raise TopologyError(f"{where}: {gateway} is the {kind} address of {subnet}, which no host may "
+                                f"hold; use a host address such as {subnet.network_address + 1}")
     for i, pool in enumerate(t.ippools):
-        j, vlan = next((j, v) for j, v in enumerate(t.vlans) if v.subnet == pool.subnet)
-        if pool.gateway is not None and pool.gateway != vlan.gateway:
-            raise TopologyError(f"ippools[{i}].gateway: {pool.gateway} differs from vlans[{j}].gateway "
-                                f"{vlan.gateway}: Spiderpool pods route through the pool gateway while the switch "
-                                f"vlanif holds the VLAN gateway; set the pool's gateway to {vlan.gateway} or leave "
+        vlan = t.vlan_of_subnet(pool.subnet)
+        j, key = t.vlans.index(vlan), "gateway" if pool.family == 4 else "gateway6"
+        vlan_gateway = vlan.gateway_of(pool.family)
+        if pool.gateway is not None and pool.gateway != vlan_gateway:
+            raise TopologyError(f"ippools[{i}].gateway: {pool.gateway} differs from vlans[{j}].{key} "
+                                f"{vlan_gateway}: Spiderpool pods route through the pool gateway while the switch "
+                                f"vlanif holds the VLAN gateway; set the pool's gateway to {vlan_gateway} or leave "
                                 f"it out")
-        if pool.allocates(vlan.gateway):
-            raise TopologyError(f"ippools[{i}].ips: contains {vlan.gateway}, the gateway of VLAN {vlan.id} (held by "
+        if pool.allocates(vlan_gateway):
+            raise TopologyError(f"ippools[{i}].ips: contains {vlan_gateway}, the gateway of VLAN {vlan.id} (held by "
                                 f"the switch vlanif); add it to excludeIPs")
 
 
 def _check_node_addresses(t: Topology) -> None:
     """Node IPs: each its own, a host address, not a gateway and not in any pool."""
     native = t.vlan(t.switch.native_vlan)
-    gateways = {v.gateway: f"vlans[{j}].gateway" for j, v in enumerate(t.vlans)}
+    gateways = {v.gateway: f"vlans[{j}].gateway" for j, v in enumerate(t.vlans) if v.gateway is not None}
     for j, pool in enumerate(t.ippools):
         if pool.gateway is not None:
             gateways.setdefault(pool.gateway, f"ippools[{j}].gateway")

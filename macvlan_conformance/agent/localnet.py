@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 SIOCGIFFLAGS, SIOCGIFADDR, SIOCGIFNETMASK, SIOCGIFHWADDR, SIOCGIFINDEX = 0x8913, 0x8915, 0x891B, 0x8927, 0x8933
 ROUTE_TABLE = "/proc/thread-self/net/route"
+ROUTE6_TABLE = "/proc/thread-self/net/ipv6_route"
+ADDRESSES6 = "/proc/thread-self/net/if_inet6"
+IFA_F_DADFAILED, IFA_F_TENTATIVE, IFA_F_PERMANENT = 0x08, 0x40, 0x80
 RTF_UP, RTF_GATEWAY = 0x1, 0x2
 
 
@@ -77,6 +80,78 @@ def next_hop(dst: str, iface: str) -> str:
     (longest prefix, then lowest metric) is on-link, else that route's gateway."""
     address = ipaddress.IPv4Address(dst)
     candidates = [r for r in routes(iface) if address in r[0]]
+    if not candidates:
+        raise ValueError(f"no route to {dst} via {iface}")
+    _, gateway, _ = max(candidates, key=lambda r: (r[0].prefixlen, -r[2]))
+    return gateway or dst
+
+
+# --- IPv6 ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Address6:
+    address: str
+    prefixlen: int
+    scope: str          # global | link | host | site
+    tentative: bool     # duplicate address detection has not finished (or failed)
+    dadfailed: bool     # another node holds the address
+    permanent: bool     # configured (an IPAM's), not learned from a router advertisement
+
+
+def _hex6(text: str) -> str:
+    return str(ipaddress.IPv6Address(bytes.fromhex(text)))
+
+
+def addresses6(iface: str | None = None) -> list[tuple[str, Address6]]:
+    """Every IPv6 address of the namespace (of ``iface`` only, when given) as (interface, address), from
+    ``if_inet6``: with the flags duplicate address detection sets."""
+    scopes = {0x00: "global", 0x20: "link", 0x10: "host", 0x40: "site"}
+    found = []
+    try:
+        lines = open(ADDRESSES6).read().splitlines()
+    except FileNotFoundError:  # IPv6 disabled in this kernel
+        return []
+    for line in lines:
+        address, _, prefixlen, scope, flags, name = line.split()
+        if iface is not None and name != iface:
+            continue
+        flags_value = int(flags, 16)
+        found.append((name, Address6(_hex6(address), int(prefixlen, 16), scopes.get(int(scope, 16), scope),
+                                     bool(flags_value & IFA_F_TENTATIVE), bool(flags_value & IFA_F_DADFAILED),
+                                     bool(flags_value & IFA_F_PERMANENT))))
+    return found
+
+
+def global_ipv6(iface: str) -> str | None:
+    """The interface's first usable (neither tentative nor failed) global IPv6 address, configured ones first."""
+    usable = [a for _, a in addresses6(iface) if a.scope == "global" and not a.tentative and not a.dadfailed]
+    usable.sort(key=lambda a: not a.permanent)
+    return usable[0].address if usable else None
+
+
+def routes6(iface: str) -> list[tuple[ipaddress.IPv6Network, str | None, int]]:
+    """The IPv6 routes out of ``iface`` the kernel lists (main and local tables): (destination, gateway or None,
+    metric); local and multicast destinations left out."""
+    found = []
+    with open(ROUTE6_TABLE) as table:
+        for line in table:
+            fields = line.split()
+            if len(fields) < 10 or fields[9] != iface:
+                continue
+            flags = int(fields[8], 16)
+            if not flags & RTF_UP or flags & 0x80000000:  # RTF_LOCAL
+                continue
+            dst = ipaddress.IPv6Network(f"{_hex6(fields[0])}/{int(fields[1], 16)}")
+            if dst.is_multicast:
+                continue
+            gateway = _hex6(fields[4]) if flags & RTF_GATEWAY else None
+            found.append((dst, gateway, int(fields[5], 16)))
+    return found
+
+
+def next_hop6(dst: str, iface: str) -> str:
+    """As ``next_hop``, for an IPv6 destination (the gateway is usually a link-local address)."""
+    address = ipaddress.IPv6Address(dst)
+    candidates = [r for r in routes6(iface) if address in r[0]]
     if not candidates:
         raise ValueError(f"no route to {dst} via {iface}")
     _, gateway, _ = max(candidates, key=lambda r: (r[0].prefixlen, -r[2]))

@@ -33,17 +33,21 @@ from scapy.arch.linux import LinuxInterfaceProvider
 from scapy.config import conf
 from scapy.interfaces import NetworkInterface
 from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.inet6 import (ICMPv6EchoRequest, ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, IPv6, in6_getnsma,
+                                in6_getnsmac, inet_pton)
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 from scapy.sendrecv import AsyncSniffer, sendp, srp
 
 from . import localnet
-from .classify import carries_marker, classify_arp_replies, classify_icmp_reply, frame_summary
+from .classify import (carries_marker, classify_arp_replies, classify_icmp_reply, classify_icmpv6_reply,
+                       classify_neighbor_adverts, frame_summary)
 
 conf.verb = 0
 conf.sniff_promisc = False
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 IFA_F_PERMANENT = 0x80  # an address someone configured (not SLAAC's, nor a temporary one)
+RT_PROTOCOLS = {2: "kernel", 3: "boot", 4: "static", 9: "ra", 16: "dhcp"}
 MACVLAN_MODES = {1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}
 _sniffers: dict[str, tuple[AsyncSniffer, bytes]] = {}
 _sniffers_lock = threading.Lock()
@@ -62,6 +66,24 @@ def _ipv4(nic: NetworkInterface) -> str:
     if not nic.ip:
         raise ValueError(f"interface {nic.name!r} has no IPv4 address")
     return nic.ip
+
+
+def _ipv6(nic: NetworkInterface) -> str:
+    """The interface's usable global IPv6 address (the source of a probe)."""
+    address = localnet.global_ipv6(nic.name)
+    if address is None:
+        raise ValueError(f"interface {nic.name!r} has no usable global IPv6 address (none, tentative or dadfailed)")
+    return address
+
+
+def _version(ip: str) -> int:
+    return 6 if ":" in ip else 4
+
+
+def _solicited_node(ip: str) -> tuple[str, str]:
+    """The solicited-node multicast address of ``ip`` and its Ethernet group MAC (RFC 4291 2.7.1, RFC 2464 7)."""
+    group = socket.inet_ntop(socket.AF_INET6, in6_getnsma(inet_pton(socket.AF_INET6, ip)))
+    return group, in6_getnsmac(inet_pton(socket.AF_INET6, group))
 
 
 # --- describe ------------------------------------------------------------------------------------
@@ -95,6 +117,16 @@ def describe() -> dict:
         addresses6 = [{"ifname": names.get(a["index"]), "address": a.get_attr("IFA_ADDRESS"),
                        "prefixlen": a["prefixlen"]} for a in ipr.get_addr(family=10)
                       if a["scope"] == 0 and (a.get_attr("IFA_FLAGS") or a["flags"]) & IFA_F_PERMANENT]
+        ipv6_states = [{"ifname": name, "address": a.address, "prefixlen": a.prefixlen, "scope": a.scope,
+                        "tentative": a.tentative, "dadfailed": a.dadfailed, "permanent": a.permanent}
+                       for name, a in localnet.addresses6()]
+        routes6 = []
+        for r in ipr.get_routes(family=10, table=254):
+            dst = r.get_attr("RTA_DST")
+            if r["type"] != 1 or (dst or "").startswith("ff"):
+                continue
+            routes6.append({"dst": f"{dst}/{r['dst_len']}" if dst else "::/0", "gateway": r.get_attr("RTA_GATEWAY"),
+                            "dev": names.get(r.get_attr("RTA_OIF")), "proto": RT_PROTOCOLS.get(r["proto"], r["proto"])})
         routes = []
         for r in ipr.get_routes(family=2, table=254):
             dst = r.get_attr("RTA_DST")
@@ -113,8 +145,25 @@ def describe() -> dict:
         rules = [{"priority": rule.get_attr("FRA_PRIORITY"), "table": rule.get_attr("FRA_TABLE") or rule["table"],
                   "src": f"{rule.get_attr('FRA_SRC')}/{rule['src_len']}" if rule.get_attr("FRA_SRC") else None,
                   "fwmark": rule.get_attr("FRA_FWMARK")} for rule in ipr.get_rules(family=2)]
-    return {"links": links, "addresses": addresses, "addresses6": addresses6, "routes": routes,
-            "neighbours": neighbours, "policy_routes": policy_routes, "rules": rules}
+    return {"links": links, "addresses": addresses, "addresses6": addresses6, "ipv6_states": ipv6_states,
+            "routes": routes, "routes6": routes6, "neighbours": neighbours, "policy_routes": policy_routes,
+            "rules": rules, "ipv6_sysctls": _ipv6_sysctls([link["name"] for link in links])}
+
+
+def _ipv6_sysctls(names: list[str]) -> dict:
+    """Per interface, the IPv6 settings that decide what router advertisements and duplicate address detection do
+    (the calling thread's namespace: net sysctls are resolved for the task that opens them)."""
+    settings = {}
+    for name in names:
+        values = {}
+        for key in ("accept_ra", "accept_dad", "forwarding", "disable_ipv6"):
+            try:
+                with open(f"/proc/sys/net/ipv6/conf/{name}/{key}") as f:
+                    values[key] = int(f.read())
+            except (OSError, ValueError):
+                pass
+        settings[name] = values
+    return settings
 
 
 # --- ARP -----------------------------------------------------------------------------------------
@@ -148,6 +197,8 @@ def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1
     """
     result: dict = {"dst": dst, "iface": iface, "ttl_sent": ttl, "count": count, "replies": []}
     nic = _interface(iface)  # a pod without the interface is an error of the probe, not a missing route
+    if _version(dst) == 6:
+        return _ping6(result, nic, dst, ttl, count, timeout, size, next_hop_mac, system_ping)
     try:
         hop = localnet.next_hop(dst, iface)
     except ValueError as exc:
@@ -174,6 +225,89 @@ def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1
     if system_ping:
         result["system_ping"] = sys_ping(dst, iface, timeout=timeout)
     return result
+
+
+def _ping6(result: dict, nic: NetworkInterface, dst: str, hlim: int, count: int, timeout: float, size: int,
+           next_hop_mac: str | None, system_ping: bool) -> dict:
+    """``ping`` for an IPv6 destination: ICMPv6 echo with hop limit ``hlim`` from the interface's global address,
+    the next hop's MAC found by Neighbor Solicitation (``stage`` ``arp`` when nobody advertised it). IPv6 has no
+    DF bit: routers never fragment, they answer packet-too-big."""
+    try:
+        hop = localnet.next_hop6(dst, nic.name)
+        src = _ipv6(nic)
+    except ValueError as exc:
+        return {**result, "stage": "route", "error": str(exc)}
+    if next_hop_mac:
+        macs = [next_hop_mac]
+    else:
+        macs = sorted({r["hwsrc"] for r in _neighbor_adverts(nic, src, hop, timeout=min(timeout, 1.0), multi=False)})
+    result["next_hop"] = {"ip": hop, "macs": macs, "resolved_by": "given" if next_hop_mac else "ndp"}
+    if not macs:
+        return {**result, "stage": "arp"}
+    ident = random.randint(1, 0xFFFF)
+    frames = [Ether(src=nic.mac, dst=macs[0]) / IPv6(src=src, dst=dst, hlim=hlim)
+              / ICMPv6EchoRequest(id=ident, seq=seq, data=b"\x00" * size) for seq in range(1, count + 1)]
+    started = time.monotonic()
+    answered, _ = srp(frames, iface=nic, timeout=timeout, verbose=0, threaded=False)
+    for sent, reply in answered:
+        evidence = classify_icmpv6_reply(reply)
+        evidence["rtt_ms"] = round((reply.time - sent.sent_time) * 1000, 3) if sent.sent_time else None
+        result["replies"].append(evidence)
+    result["stage"] = "icmp"
+    result["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
+    if system_ping:
+        result["system_ping"] = sys_ping(dst, nic.name, timeout=timeout)
+    return result
+
+
+# --- Neighbor Discovery -----------------------------------------------------------------------------
+def ndisc(ip: str, iface: str, timeout: float = 1.0, tries: int = 1, multi: bool = True) -> dict:
+    """Neighbor Solicitation for ``ip`` on ``iface`` (to its solicited-node group, from the interface's global
+    address): every Neighbor Advertisement within ``timeout`` with ``multi``, else the first. As ``arp``."""
+    nic = _interface(iface)
+    replies = []
+    for _ in range(tries):
+        replies = _neighbor_adverts(nic, _ipv6(nic), ip, timeout, multi)
+        if replies:
+            break
+    return {"target": ip, "iface": iface, "replies": replies, "macs": sorted({r["hwsrc"] for r in replies})}
+
+
+def _neighbor_adverts(nic: NetworkInterface, src: str, ip: str, timeout: float, multi: bool) -> list[dict]:
+    """Solicit ``ip`` and collect the advertisements for it (captured, not matched by scapy: an answer may
+    come to another address than the solicitation's source, as a duplicate's does)."""
+    group, group_mac = _solicited_node(ip)
+    solicitation = (Ether(src=nic.mac, dst=group_mac) / IPv6(src=src, dst=group, hlim=255)
+                    / ICMPv6ND_NS(tgt=ip) / ICMPv6NDOptSrcLLAddr(lladdr=nic.mac))
+    return _solicit(nic, solicitation, ip, timeout, multi)
+
+
+def _solicit(nic: NetworkInterface, frame, ip: str, timeout: float, multi: bool) -> list[dict]:
+    """Send ``frame`` and capture the Neighbor Advertisements for ``ip`` that arrive within ``timeout`` (until the
+    first with ``multi`` off)."""
+    started = threading.Event()
+    stop_first = (lambda f: bool(classify_neighbor_adverts([f], ip))) if not multi else None
+    sniffer = AsyncSniffer(iface=nic, store=True, lfilter=lambda f: bool(classify_neighbor_adverts([f], ip)),
+                           started_callback=started.set, stop_filter=stop_first)
+    sniffer.start()
+    if not started.wait(5):
+        sniffer.stop(join=False)
+        raise TimeoutError(f"capture on {nic.name} did not start within 5 s")
+    sendp(frame, iface=nic, verbose=0)
+    sniffer.join(timeout)
+    frames = sniffer.stop() if sniffer.running else sniffer.results
+    return classify_neighbor_adverts(frames or [], ip)
+
+
+def dad_probe(ip: str, iface: str, timeout: float = 1.0) -> dict:
+    """Duplicate address detection as a newcomer runs it for ``ip`` (RFC 4862 5.4: a Neighbor Solicitation from
+    the unspecified address to the solicited-node group): every holder of ``ip`` must defend it with a Neighbor
+    Advertisement to all-nodes. Returns who did."""
+    nic = _interface(iface)
+    group, group_mac = _solicited_node(ip)
+    probe = Ether(src=nic.mac, dst=group_mac) / IPv6(src="::", dst=group, hlim=255) / ICMPv6ND_NS(tgt=ip)
+    replies = _solicit(nic, probe, ip, timeout, multi=True)
+    return {"target": ip, "iface": iface, "replies": replies, "macs": sorted({r["hwsrc"] for r in replies})}
 
 
 def sys_ping(dst: str, iface: str | None = None, count: int = 1, timeout: float = 1.0, size: int | None = None,
@@ -225,7 +359,7 @@ def sniff_stop(token: str) -> dict:
 def broadcast(iface: str, marker: str, count: int = 3) -> dict:
     """Send ``count`` Ethernet-broadcast UDP frames carrying ``marker`` out of ``iface``."""
     nic = _interface(iface)
-    frame = (Ether(src=nic.mac, dst=BROADCAST) / IP(src=_ipv4(nic), dst="255.255.255.255")
+    frame = (Ether(src=nic.mac, dst=BROADCAST) / IP(src=nic.ip or "0.0.0.0", dst="255.255.255.255")
              / UDP(sport=40000, dport=40000) / Raw(marker.encode()))
     sendp([frame] * count, iface=nic, verbose=0, inter=0.01)
     return {"iface": iface, "sent": count, "src_mac": nic.mac}
@@ -273,5 +407,5 @@ def whoami() -> dict:
 OPERATIONS = {
     "describe": describe, "arp": arp, "ping": ping, "sys_ping": sys_ping, "sniff_start": sniff_start,
     "sniff_stop": sniff_stop, "broadcast": broadcast, "arp_announce": arp_announce, "whoami": whoami,
-    "tcp_connect": tcp_connect, "route_get": route_get,
+    "tcp_connect": tcp_connect, "route_get": route_get, "ndisc": ndisc, "dad_probe": dad_probe,
 }

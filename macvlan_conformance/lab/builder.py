@@ -66,6 +66,9 @@ class PodRefused(RuntimeError):
         super().__init__(f"pod {pod} refused: {reason}")
 
 
+IFA_F_NODAD = 0x02
+
+
 def _sysctl(netns: str, *settings: str) -> None:
     run(["sysctl", "-q", "-w", *settings], netns=netns)
 
@@ -214,11 +217,16 @@ class LabBuilder:
                 idx = ipr.link_lookup(ifname=ifname)[0]
                 # the topology's gatewayMac, else a stable locally administered MAC per VLAN (baselines compare)
                 ipr.link("set", index=idx, mtu=mtu, address=vlan.gateway_mac or vlanif_mac(vid), state="up")
-                ipr.addr("add", index=idx, address=str(vlan.gateway), prefixlen=vlan.subnet.prefixlen)
+                if vlan.subnet is not None:
+                    ipr.addr("add", index=idx, address=str(vlan.gateway), prefixlen=vlan.subnet.prefixlen)
+                if vlan.subnet6 is not None:  # configured, as a switch's vlanif address is: no DAD wait
+                    ipr.addr("add", index=idx, address=str(vlan.gateway6), prefixlen=vlan.subnet6.prefixlen,
+                             flags=IFA_F_NODAD)
                 mac = ipr.get_links(idx)[0].get_attr("IFLA_ADDRESS")
                 self.state.vlanifs[vid] = VlanifState(vlan=vid, netns=self.names.router_ns, ifname=ifname,
-                                                      ip=str(vlan.gateway), mac=mac)
-        _sysctl(self.names.router_ns, "net.ipv4.ip_forward=1")
+                                                      ip=str(vlan.gateway or vlan.gateway6), mac=mac)
+        # IPv4 and IPv6 forwarding between the vlanifs; a Linux router sends no router advertisements by itself
+        _sysctl(self.names.router_ns, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 
         native = self.t.vlan(self.native)
         for node in self.state.nodes.values():
@@ -256,8 +264,8 @@ class PodFactory:
     def _conflist(self, att: Attachment, node: str, container_id: str, override: dict | None = None) -> dict:
         if att.network is None:
             return netconf.overlay_conflist(self.t, node, self.run_dir / "ipam" / node, LabNames.OVERLAY_BRIDGE)
-        address = self.pools.allocate(att.pool, f"{container_id}/{att.ifname}")
-        conflist = netconf.macvlan_conflist(att.network, netconf.static_ipam(att.pool, address, att.default_route),
+        allocated = [(pool, self.pools.allocate(pool, f"{container_id}/{att.ifname}")) for pool in att.pools]
+        conflist = netconf.macvlan_conflist(att.network, netconf.static_ipam(allocated, att.default_route),
                                             cluster_cidrs=netconf.cluster_cidrs(self.t))
         conflist["plugins"][0].update(override or {})
         return conflist
@@ -283,8 +291,8 @@ class PodFactory:
         plans = [(pod, self.check_allowed(pod)) for pod in pods]
         for pod, attachments in plans:  # allocate in topology order, so that addresses are reproducible
             for att in attachments:
-                if att.pool:
-                    self.pools.allocate(att.pool, f"{self.names.container_id(pod.name)}/{att.ifname}")
+                for pool in att.pools:
+                    self.pools.allocate(pool, f"{self.names.container_id(pod.name)}/{att.ifname}")
         _create_namespaces([self.names.pod_ns(pod.name) for pod, _ in plans])
         self.state.namespaces += [self.names.pod_ns(pod.name) for pod, _ in plans]
         with ThreadPoolExecutor(CNI_WORKERS) as pool:
@@ -331,8 +339,8 @@ class PodFactory:
             except CniError as exc:
                 failed = failed or exc
             finally:
-                if att.pool:
-                    self.pools.release(att.pool, f"{cid}/{att.ifname}")
+                for pool in att.pools:
+                    self.pools.release(pool, f"{cid}/{att.ifname}")
         if failed is not None and strict:
             raise failed
 
@@ -343,7 +351,8 @@ class PodFactory:
             pod_state = fresh.pods.pop(name)
             pod = Pod(name=pod_state.name, namespace=pod_state.namespace, node=pod_state.node)
             self._detach(pod, [Attachment(name, i.ifname, self.t.network(i.network_ref) if i.network_ref else None,
-                                          self.t.pool(i.pool) if i.pool else None, None, i.default)
+                                          tuple(self.t.pool(p) for p in (i.pools or [i.pool] * bool(i.pool))),
+                                          None, i.default)
                                for i in pod_state.interfaces])
             cleanup.delete_namespaces([pod_state.netns])
             fresh.namespaces.remove(pod_state.netns)
@@ -398,7 +407,8 @@ class PodFactory:
                 ifname=att.ifname, network=name, network_ref=att.network.ref if att.network else None,
                 kind=att.kind, ips=ips, mac=mine["mac"], vlan=att.vlan.id if att.vlan else None,
                 master=node.master_name(att.vlan.id, self.t.switch.native_vlan) if att.vlan else None,
-                pool=att.pool.name if att.pool else None, gateway=gateway, default=att.default))
+                pool=att.pool.name if att.pool else None, pools=[p.name for p in att.pools], gateway=gateway,
+                default=att.default))
         return pod_state
 
 

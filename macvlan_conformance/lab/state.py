@@ -21,6 +21,7 @@ class InterfaceState(BaseModel):
     vlan: int | None = None
     master: str | None = None
     pool: str | None = None
+    pools: list[str] = Field(default_factory=list)   # every pool the NIC has an address from (one per family)
     gateway: str | None = None
     default: bool = False
 

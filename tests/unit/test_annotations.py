@@ -40,10 +40,20 @@ def test_pool_selection_per_interface_wins():
     chosen = ann.parse_pool_selection({
         ann.IPPOOL: '{"ipv4":["single"]}',
         ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"]},{"interface":"net1","ipv4":["b","c"]}]'}, NICS)
-    assert chosen == {"eth0": ann.PoolChoice("a", False), "net1": ann.PoolChoice("b", False)}
-    assert ann.parse_pool_selection({ann.IPPOOL: '{"ipv4":["p"]}'}, NICS) == {None: ann.PoolChoice("p", None)}
-    with pytest.raises(ValueError, match=r"ipam.spidernet.io/ippool.ipv4 must be a non-empty list"):
+    assert chosen == {"eth0": ann.PoolChoice("a", None, False), "net1": ann.PoolChoice("b", None, False)}
+    assert ann.parse_pool_selection({ann.IPPOOL: '{"ipv4":["p"]}'}, NICS) == {None: ann.PoolChoice("p", None, None)}
+    with pytest.raises(ValueError, match=r"ipam.spidernet.io/ippool lists no pool"):
         ann.parse_pool_selection({ann.IPPOOL: '{"ipv4":[]}'}, NICS)
+
+
+def test_pool_selection_per_family():
+    """Spiderpool's annotations carry a list per family (spidernet-io/spiderpool ``pkg/types/k8s.go``
+    ``AnnoPodIPPoolValue``/``AnnoIPPoolItem``: ``ipv4``, ``ipv6``); the first pool of each is the choice, and a NIC
+    may name one family only (``pkg/ipam/config.go`` ``filterPoolMisspecified``)."""
+    chosen = ann.parse_pool_selection({ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"],"ipv6":["a6","b6"]},'
+                                                    '{"interface":"net1","ipv6":["c6"],"cleangateway":true}]'}, NICS)
+    assert chosen == {"eth0": ann.PoolChoice("a", "a6", False), "net1": ann.PoolChoice(None, "c6", True)}
+    assert ann.parse_pool_selection({ann.IPPOOL: '{"ipv6":["p6"]}'}, NICS) == {None: ann.PoolChoice(None, "p6")}
 
 
 NICS = ["eth0", "net1"]
@@ -54,7 +64,7 @@ def test_ippools_entries_without_interface_serve_the_nics_in_order():
     their interface or none does; unnamed entries serve the pod's NICs in order (the Spiderpool stand-in's
     reading too: spiderpool_standin/selection.py)."""
     chosen = ann.parse_pool_selection({ann.IPPOOLS: '[{"ipv4":["a"]},{"ipv4":["b"],"cleangateway":true}]'}, NICS)
-    assert chosen == {"eth0": ann.PoolChoice("a", False), "net1": ann.PoolChoice("b", True)}
+    assert chosen == {"eth0": ann.PoolChoice("a", None, False), "net1": ann.PoolChoice("b", None, True)}
 
 
 BAD_POOL_SELECTIONS = [
@@ -67,13 +77,14 @@ BAD_POOL_SELECTIONS = [
     ("interface not a string", {ann.IPPOOLS: '[{"interface":1,"ipv4":["a"]}]'},
      ["ipam.spidernet.io/ippools[0].interface must be a string", "got 1"]),
     ("ipv4 a string", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":"a"}]'},
-     ["ipam.spidernet.io/ippools[0].ipv4 must be a non-empty list of pool names", "got 'a'"]),
-    ("ipv4 of numbers", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":[1]}]'}, ["[0].ipv4 must be a non-empty list"]),
-    ("ipv4 missing", {ann.IPPOOLS: '[{"interface":"eth0"}]'}, ["[0].ipv4 must be", "got None"]),
+     ["ipam.spidernet.io/ippools[0].ipv4 must be a list of pool names", "got 'a'"]),
+    ("ipv4 of numbers", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":[1]}]'}, ["[0].ipv4 must be a list"]),
+    ("no family", {ann.IPPOOLS: '[{"interface":"eth0"}]'}, ["ippools[0] lists no pool", '"ipv6"']),
+    ("both families empty", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":[],"ipv6":[]}]'}, ["[0] lists no pool"]),
     ("cleangateway a string", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"],"cleangateway":"yes"}]'},
      ["ipam.spidernet.io/ippools[0].cleangateway must be true or false", "got 'yes'"]),
     ("ipv6 not a list", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"],"ipv6":"b"}]'}, ["[0].ipv6 must be a list"]),
-    ("ipv6 pools", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"],"ipv6":["b"]}]'}, ["IPv4 only"]),
+    ("ipv6 of numbers", {ann.IPPOOL: '{"ipv6":[6]}'}, ["ipam.spidernet.io/ippool.ipv6 must be a list", "got [6]"]),
     ("named and unnamed", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"]},{"ipv4":["b"]}]'},
      ["ipam.spidernet.io/ippools[1].interface", "every entry an \"interface\" or none"]),
     ("interface twice", {ann.IPPOOLS: '[{"interface":"eth0","ipv4":["a"]},{"interface":"eth0","ipv4":["b"]}]'},
@@ -83,7 +94,7 @@ BAD_POOL_SELECTIONS = [
     ("more unnamed entries than NICs", {ann.IPPOOLS: '[{"ipv4":["a"]},{"ipv4":["b"]},{"ipv4":["c"]}]'},
      ["ipam.spidernet.io/ippools[2]", "(eth0, net1)", "remove it"]),
     ("ippool not an object", {ann.IPPOOL: '["a"]'}, ["ipam.spidernet.io/ippool must be a JSON object"]),
-    ("ippool ipv4 a string", {ann.IPPOOL: '{"ipv4":"a"}'}, ["ipam.spidernet.io/ippool.ipv4 must be a non-empty list"]),
+    ("ippool ipv4 a string", {ann.IPPOOL: '{"ipv4":"a"}'}, ["ipam.spidernet.io/ippool.ipv4 must be a list"]),
 ]
 
 

@@ -143,7 +143,7 @@ CASES = {
     "topology/missing file": (["render", "--topology", "nosuch.yaml"],
                               ["nosuch.yaml", "cannot read the file", "check --topology"], {}),
     "topology/unknown name": (["render", "--topology", "nosuch"],
-                              ["nosuch", "one of: coordinator, minimal, reference, scale"], {}),
+                              ["nosuch", "one of: coordinator, dual-stack, ipv6-only, minimal, reference, scale"], {}),
     "topology/a directory": (["render", "--topology", "topologies"],
                              ["topologies", "Is a directory", "check --topology"], {"topologies/x": ""}),
     "topology/a device": (["render", "--topology", "/dev/zero"], ["/dev/zero", "shorten it"], {}),
@@ -155,7 +155,7 @@ CASES = {
     "annotation/ippools entry not an object": render([f"{SPIDER}[1] must be a JSON object"],
                                                      annotation(DUAL, SPIDER, '[{"interface":"eth0","ipv4":["a"]},'
                                                                               '"net1"]')),
-    "annotation/ipv4 not a list": render([f"{SPIDER}[0].ipv4 must be a non-empty list of pool names"],
+    "annotation/ipv4 not a list": render([f"{SPIDER}[0].ipv4 must be a list of pool names"],
                                          annotation(DUAL, SPIDER, '[{"interface":"eth0","ipv4":"vlan200-v4"}]')),
     "annotation/cleangateway not a bool": render(
         [f"{SPIDER}[0].cleangateway must be true or false"],

@@ -19,14 +19,26 @@ def test_pool_ranges_split_at_exclusions():
 
 def test_macvlan_conflist_and_static_ipam():
     net = REF.network("kube-system/macvlan-standalone-vlan100")
-    conf = netconf.macvlan_conflist(net, netconf.static_ipam(REF.pool("vlan100-v4"), "10.100.0.100", True))
+    conf = netconf.macvlan_conflist(net, netconf.static_ipam([(REF.pool("vlan100-v4"), "10.100.0.100")], True))
     plugin = conf["plugins"][0]
     assert conf["name"] == "macvlan-standalone-vlan100" and conf["cniVersion"] == "1.0.0"
     assert (plugin["type"], plugin["master"], plugin["mode"]) == ("macvlan", "bond0.100", "bridge")
     assert plugin["ipam"] == {"type": "static", "addresses": [{"address": "10.100.0.100/24", "gateway": "10.100.0.1"}],
                               "routes": [{"dst": "0.0.0.0/0", "gw": "10.100.0.1"}]}
-    extra = netconf.static_ipam(REF.pool("vlan100-v4"), "10.100.0.101", False)
+    extra = netconf.static_ipam([(REF.pool("vlan100-v4"), "10.100.0.101")], False)
     assert "routes" not in extra
+
+
+def test_static_ipam_dual_stack_routes_both_families():
+    """Spiderpool returns a default route per family through each pool's gateway, and cleangateway drops both
+    (spidernet-io/spiderpool pkg/utils/convert/convert.go ConvertResultsToIPConfigsAndAllRoutes, genDefaultRoute)."""
+    dual = load_topology(TOPOLOGIES / "dual-stack.yaml")
+    allocated = [(dual.pool("vlan100-v4"), "10.100.0.100"), (dual.pool("vlan100-v6"), "fd00:100::100")]
+    ipam = netconf.static_ipam(allocated, True)
+    assert ipam["addresses"] == [{"address": "10.100.0.100/24", "gateway": "10.100.0.1"},
+                                 {"address": "fd00:100::100/64", "gateway": "fd00:100::1"}]
+    assert ipam["routes"] == [{"dst": "0.0.0.0/0", "gw": "10.100.0.1"}, {"dst": "::/0", "gw": "fd00:100::1"}]
+    assert "routes" not in netconf.static_ipam(allocated, False)
 
 
 def test_network_status_as_multus_builds_it():

@@ -55,7 +55,8 @@ _DELETE = object()
 BAD_INPUTS = [
     # (case, path, value, words the message must contain)
     ("unknown key", ("pods", 0, "nod"), "worker1", ["pods[0].nod", "unknown key"]),
-    ("missing key", ("vlans", 0, "subnet"), _DELETE, ["vlans[0].subnet", "required"]),
+    ("missing key", ("nodes", 0, "bond"), _DELETE, ["nodes[0].bond", "required"]),
+    ("subnet missing", ("vlans", 0, "subnet"), _DELETE, ["vlans[0]", "gateway without subnet", "give both"]),
     ("vlan id 0", ("vlans", 1, "id"), 0, ["vlans[1].id", "greater than or equal to 1"]),
     ("vlan id 4095", ("vlans", 1, "id"), 4095, ["vlans[1].id", "less than or equal to 4094"]),
     ("gateway MAC malformed", ("vlans", 1, "gatewayMac"), "00:1c:73:00:64",
@@ -181,7 +182,7 @@ SEMANTIC_BAD_INPUTS = [
       "its interfaces are eth0, net1"]),
     ("ippools ipv4 not a list", ("pods", 7, "annotations", "ipam.spidernet.io/ippools"),
      '[{"interface":"eth0","ipv4":"vlan200-v4"},{"interface":"net1","ipv4":["vlan100-v4"]}]',
-     ["pods[7].annotations: ipam.spidernet.io/ippools[0].ipv4 must be a non-empty list of pool names"]),
+     ["pods[7].annotations: ipam.spidernet.io/ippools[0].ipv4 must be a list of pool names"]),
     ("unnamed ippools on an overlay pod", ("pods", 8, "annotations", "ipam.spidernet.io/ippools"),
      '[{"ipv4":["vlan100-v4"]}]', ["pods[8].annotations", "no entry for interface net1"]),
     ("annotation value not a string", ("pods", 7, "annotations", "ipam.spidernet.io/ippools"),
