@@ -7,7 +7,8 @@ the catalogue fits any lab and a fault can be reverted by another process than t
 Every id in ``breaks`` is a registered check (``checks.require``, checked at import).
 
 ``place(t)`` declares where the fault breaks the network, in the vocabulary of a diagnosis's place
-(``diagnosis``): it is used only to measure the diagnosis (``selftest``), never by it.
+(``diagnosis``): it is used only to measure the diagnosis (``selftest``), never by it. ``families(t)`` says which
+address families' cases it may break (an IPv4 fault failing an IPv6 case is collateral, and vice versa).
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ class Fault:
         """Where the fault breaks the network on ``t``: ``{"kind": ..., fields}`` as a diagnosis names it."""
         raise NotImplementedError
 
+    def families(self, t: Topology) -> frozenset[int]:
+        """The address families whose cases the fault may break (default: both; a link or a node breaks both)."""
+        return frozenset({4, 6})
+
     def apply(self, target: LabTarget) -> None:
         raise NotImplementedError
 
@@ -81,13 +86,21 @@ def _other_routed_vlan(t: Topology) -> int:
                  "needs two tagged VLANs with a vlanif")
 
 
-def _standalone_pods(t: Topology, vlan: int) -> list[str]:
-    """Pods whose only NIC is a standalone eth0 in ``vlan``."""
+def _standalone_pods(t: Topology, vlan: int, family: int | None = None) -> list[str]:
+    """Pods whose only NIC is a standalone eth0 in ``vlan`` (with an address of ``family``, when given)."""
     pods = [p.name for p in t.pods if t.attachments(p.name)[0].network is not None
-            and t.attachments(p.name)[0].vlan.id == vlan and len(t.attachments(p.name)) == 1]
+            and t.attachments(p.name)[0].vlan.id == vlan and len(t.attachments(p.name)) == 1
+            and (family is None or family in t.attachments(p.name)[0].families)]
     if not pods:
-        raise NotApplicable(f"no single-NIC standalone pod in VLAN {vlan}")
+        kind = f" with IPv{family}" if family else ""
+        raise NotApplicable(f"no single-NIC standalone pod{kind} in VLAN {vlan}")
     return pods
+
+
+def _ipv4_underlay(t: Topology) -> None:
+    """An IPv4 fault needs IPv4 pool addresses to break (an IPv6-only topology probes no IPv4 path of ours)."""
+    if 4 not in t.ip_families:
+        raise NotApplicable("no IPv4 pool: the pods' underlay is IPv6 only")
 
 
 def _switch_ports(target: LabTarget, node: str) -> list[str]:
@@ -164,10 +177,14 @@ class RouterForwardingOff(Fault):
     breaks = frozenset({"inter-vlan.routed", "inter-vlan.ttl-expiry", "host.node-reachability"})
 
     def summary(self, t):
+        _ipv4_underlay(t)
         return "IP forwarding off on the switch's routing function"
 
     def place(self, t):
         return {"kind": "router"}
+
+    def families(self, t):
+        return frozenset({4})
 
     def apply(self, target):
         run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=0"], netns=target.state.router_netns)
@@ -181,20 +198,28 @@ class RouterOneWayFilter(Fault):
     breaks = frozenset({"inter-vlan.routed"})
     TABLE = "macvlan_conformance_fault"
 
+    def _families(self, t: Topology) -> list[tuple[int, object, object]]:
+        """(family, source subnet, destination subnet) of every family both VLANs have."""
+        a, b = t.vlan(_tagged_routed_vlan(t)), t.vlan(_other_routed_vlan(t))
+        return [(f, a.subnet_of(f), b.subnet_of(f)) for f in (4, 6) if a.subnet_of(f) and b.subnet_of(f)]
+
     def summary(self, t):
-        return (f"the router drops forwarded packets from VLAN {_tagged_routed_vlan(t)} to VLAN "
-                f"{_other_routed_vlan(t)} (one way)")
+        families = _need(self._families(t) or None, "the two tagged VLANs share no address family")
+        return (f"the router drops forwarded {'/'.join(f'IPv{f}' for f, _, _ in families)} packets from VLAN "
+                f"{_tagged_routed_vlan(t)} to VLAN {_other_routed_vlan(t)} (one way)")
+
+    def families(self, t):
+        return frozenset(f for f, _, _ in self._families(t))
 
     def place(self, t):
         return {"kind": "vlan-pair", "src_vlan": _tagged_routed_vlan(t), "dst_vlan": _other_routed_vlan(t)}
 
     def apply(self, target):
-        t = target.topology
-        a, b = t.vlan(_tagged_routed_vlan(t)), t.vlan(_other_routed_vlan(t))
-        rules = (f"add table inet {self.TABLE}\n"
-                 f"add chain inet {self.TABLE} forward {{ type filter hook forward priority 0 ; }}\n"
-                 f"add rule inet {self.TABLE} forward ip saddr {a.subnet} ip daddr {b.subnet} drop\n")
-        run(["nft", "-f", "-"], netns=target.state.router_netns, input=rules)
+        rules = "".join(f"add rule inet {self.TABLE} forward {'ip' if f == 4 else 'ip6'} saddr {a} "
+                        f"{'ip' if f == 4 else 'ip6'} daddr {b} drop\n" for f, a, b in self._families(target.topology))
+        run(["nft", "-f", "-"], netns=target.state.router_netns, input=(
+            f"add table inet {self.TABLE}\n"
+            f"add chain inet {self.TABLE} forward {{ type filter hook forward priority 0 ; }}\n{rules}"))
 
     def revert(self, target):
         run(["nft", "delete", "table", "inet", self.TABLE], netns=target.state.router_netns, check=False)
@@ -363,6 +388,9 @@ class PodDefaultRouteRemoved(_PodFault):
         _need(t.attachments(pod)[0].pool.gateway, f"{pod}'s pool has no gateway, so it has no default route to remove")
         return f"{pod}'s default route removed"
 
+    def families(self, t):
+        return frozenset({t.attachments(self.victim(t))[0].pool.family})  # the route of its first pool's family
+
     def apply(self, target):
         self._default_route(target, "del")
 
@@ -395,29 +423,36 @@ class SwitchPortMtuLowered(Fault):
 class DuplicateIp(Fault):
     name = "duplicate-ip"
     breaks = frozenset({"addressing.unique-ip"})
+    version = 4
+
+    def families(self, t):
+        return frozenset({self.version})
 
     def _victims(self, t: Topology) -> tuple[str, str, int]:
         """The owner is a pod of the addressing.ip-reuse drill only where no other pod of the VLAN can be: their
         pings go through the kernel's neighbour table, which a duplicate of their own address can poison."""
         vlan = _tagged_routed_vlan(t)
         drill = {pod for case in ex.ip_reuse_cases(t) for pod in (case.src.pod, case.dst.pod)}
-        pods = _standalone_pods(t, vlan)
+        pods = _standalone_pods(t, vlan, self.version)
         owner = next((pod for pod in reversed(pods) if pod not in drill), pods[-1])
         node = next((n.name for n in t.nodes if n.name != t.pod(owner).node), t.nodes[0].name)
         return owner, node, vlan
 
     def summary(self, t):
         owner, node, vlan = self._victims(t)
-        return f"a host on {node} also claims {owner}'s address in VLAN {vlan} (answering ARP 200 ms after the owner)"
+        how = "ARP" if self.version == 4 else "Neighbor Solicitations and DAD probes"
+        return (f"a host on {node} also claims {owner}'s IPv{self.version} address in VLAN {vlan} (answering {how} "
+                f"200 ms after the owner)")
 
     def place(self, t):
         return {"kind": "address", "pod": self._victims(t)[0], "ifname": "eth0"}
 
     def apply(self, target):
         owner, node_name, vlan = self._victims(target.topology)
-        address = target.endpoint_ip(f"{owner}/eth0")
+        address = target.endpoint_ip(f"{owner}/eth0", self.version)
         if address is None:
-            raise RuntimeError(f"duplicate-ip: {owner}/eth0 has no address in its network-status to duplicate")
+            raise RuntimeError(f"{self.name}: {owner}/eth0 has no IPv{self.version} address in its network-status "
+                               f"to duplicate")
         try:
             self._claim(target, node_name, vlan, address)
         except BaseException:
@@ -457,11 +492,14 @@ def _await_ready(proc: subprocess.Popen) -> None:
 
 
 from .faults_addressing import CoordinatorHostRouteRemoved, GratuitousArpDropped  # noqa: E402  (they build on Fault)
+from .faults_ipv6 import (DuplicateIpv6, Icmpv6FilteredOnRouter, RogueRouterAdvertisement,  # noqa: E402
+                          RouterIpv6ForwardingOff)
 
 FAULTS: tuple[Fault, ...] = (
     VlanRemovedFromTrunk(), VlanifDown(), RouterForwardingOff(), MacvlanModePrivate(), BondMemberDown(),
     BondBothDown(), PodInterfaceDown(), PodDefaultRouteRemoved(), SwitchPortMtuLowered(), RouterOneWayFilter(),
     DuplicateIp(), MasterInWrongVlan(), GratuitousArpDropped(), CoordinatorHostRouteRemoved(),
+    RouterIpv6ForwardingOff(), RogueRouterAdvertisement(), DuplicateIpv6(), Icmpv6FilteredOnRouter(),
 )
 NAMES = tuple(f.name for f in FAULTS)
 

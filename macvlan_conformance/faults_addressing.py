@@ -21,9 +21,12 @@ class GratuitousArpDropped(Fault):
     name = "gratuitous-arp-dropped"
     breaks = frozenset({"addressing.ip-reuse"})
 
+    def families(self, t: Topology) -> frozenset[int]:
+        return frozenset({4})
+
     def summary(self, t: Topology) -> str:
-        if not any(a.network is not None for p in t.pods for a in t.attachments(p.name)):
-            raise NotApplicable("no macvlan pod whose announcements could be dropped")
+        if not any(a.network is not None and 4 in a.families for p in t.pods for a in t.attachments(p.name)):
+            raise NotApplicable("no macvlan pod with IPv4 whose announcements could be dropped")
         return "gratuitous ARP for pod addresses dropped where it leaves every node (nft egress on the masters)"
 
     def place(self, t):
@@ -31,7 +34,7 @@ class GratuitousArpDropped(Fault):
 
     def apply(self, target: LabTarget) -> None:
         addresses = sorted({ip.split("/")[0] for pod in target.state.pods.values() for i in pod.interfaces
-                            if i.network_ref for ip in i.ips})
+                            if i.network_ref for ip in i.ips if ":" not in ip})  # ARP: IPv4 only
         rules = "".join(f"    arp saddr ip {a} arp daddr ip {a} drop\n" for a in addresses)
         for node in target.state.nodes.values():
             chains = "".join(f"  chain {master.replace('.', '_')} {{\n    type filter hook egress device \"{master}\" "
@@ -58,6 +61,9 @@ class CoordinatorHostRouteRemoved(Fault):
                 return pod.name
         raise NotApplicable("no pod has the coordinator's veth0 (no standalone network chains it in underlay mode)")
 
+    def families(self, t: Topology) -> frozenset[int]:
+        return frozenset({4})
+
     def summary(self, t: Topology) -> str:
         pod = self.victim(t)
         return f"{t.pod(pod).node} lost the coordinator's route back to {pod} (table of the host rule)"
@@ -70,7 +76,7 @@ class CoordinatorHostRouteRemoved(Fault):
         eth0 = pod.interface("eth0")
         table = str(target.topology.network(eth0.network_ref).coordinator.host_rule_table)
         host_veth = host_veth_name(pod.container_id)
-        for ip in eth0.ips:
+        for ip in (ip for ip in eth0.ips if ":" not in ip):  # the coordinator stand-in routes IPv4
             run(["ip", "route", verb, f"{ip.split('/')[0]}/32", "dev", host_veth, "scope", "link", "table", table],
                 netns=target.state.nodes[pod.node].netns, check=verb != "del")
 

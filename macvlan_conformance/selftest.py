@@ -2,7 +2,8 @@
 each fault of the catalogue in turn, and compare the failing check ids with what the fault declares.
 
 A fault is *detected* when every check it declares fails; a declared check that passes is *missed*; a
-check that fails although the fault does not declare it is *collateral*. Any miss or collateral failure
+check that fails although the fault does not declare it is *collateral*, and so is a case of an address family the
+fault does not break (``Fault.families``: an IPv6 fault failing an IPv4 case, named ``<check> [ipv4]``). Any miss or collateral failure
 fails the self-test, and so does a healthy run that is not all green or has any diagnosis.
 
 The diagnosis is measured too: per fault, whether the first likely cause of its run names the place the
@@ -69,6 +70,21 @@ def failed_checks(results: dict) -> set[str]:
     return {c["id"] for c in results["checks"] if c["outcome"] == "failed"}
 
 
+def failures_by_family(results: dict, families: frozenset[int]) -> tuple[set[str], set[str]]:
+    """The failed checks whose failing cases are of ``families`` (or of no family: checks that probe none), and
+    the failures outside them as ``<check> [ipv<N>]``."""
+    within, outside = set(), set()
+    for record in results["checks"]:
+        if record["outcome"] != "failed":
+            continue
+        version = record.get("ip_version")
+        if version is None or version in families:
+            within.add(record["id"])
+        else:
+            outside.add(f"{record['id']} [ipv{version}]")
+    return within, outside
+
+
 def ran_checks(results: dict) -> set[str]:
     """The checks that had cases in a run (not those reported not applicable)."""
     return {c["id"] for c in results["checks"]}
@@ -90,11 +106,11 @@ def run(target, faults: list[Fault], workers: int, workdir: Path,
         finally:
             fault.revert(target)
             target.reload()
-        failed = failed_checks(results)
+        failed, other_family = failures_by_family(results, fault.families(target.topology))
         causes = diagnosis.for_results(results)
         breaks = fault.breaks & ran_checks(results)  # a check without cases in this topology cannot break
         rows.append(FaultRow(fault.name, summary, sorted(breaks), sorted(breaks & failed),
-                             sorted(breaks - failed), sorted(failed - breaks),
+                             sorted(breaks - failed), sorted((failed - breaks) | other_family),
                              results["summary"]["failed"], fault.place(target.topology),
                              causes[0]["place"] if causes else None, causes[0]["cause"] if causes else ""))
     return matrix(healthy, rows)

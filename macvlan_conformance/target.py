@@ -128,7 +128,7 @@ class Target(ABC):
 
     def facts(self) -> dict:
         """Facts that should stay stable across an upgrade, for baselines: each VLAN's gateway MAC, and per
-        pod interface its address, pool and MTU."""
+        pod interface its addresses (IPv4, IPv6), pools (one per family, comma-separated) and MTU."""
         gateways = {str(v.id): self.vlanif_mac(v.id) for v in self.topology.vlans}
         endpoints = {}
         for pod in self.topology.pods:
@@ -136,7 +136,7 @@ class Target(ABC):
                 key = f"{pod.name}/{att.ifname}"
                 endpoints[key] = {"ip": self.endpoint_ip(key), "ipv6": self.endpoint_ip(key, 6),
                                   "mac": self.endpoint_mac(key),
-                                  "pool": att.pool.name if att.pool else None,
+                                  "pool": ", ".join(p.name for p in att.pools) or None,
                                   "vlan": att.vlan.id if att.vlan else None, "mtu": self.interface_mtu(key)}
         return {"gateway_macs": gateways, "endpoints": endpoints}
 

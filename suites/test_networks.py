@@ -10,4 +10,4 @@ import pytest
 def test_network_declared(network, target, conformance, request):
     net = target.topology.networks[network]
     conformance.conclude(request, net.ref, target.network_differences(net), src=net.ref,
-                         mode=f"macvlan-{net.type}", evidence={"ippool": net.ippool, "master": net.master})
+                         mode=f"macvlan-{net.type}", evidence={"ippools": list(net.pool_names), "master": net.master})

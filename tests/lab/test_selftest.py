@@ -1,26 +1,40 @@
-"""The self-test command end to end on a representative subset of the fault catalogue (the whole
-catalogue runs with `make selftest`; five more faults are covered by test_suites.py)."""
+"""The self-test command end to end on the dual-stack topology with a representative subset of the fault catalogue
+(the whole catalogue runs with `make selftest`; five more faults are covered by test_suites.py): every IPv6 fault,
+and two that break both families, each detected with no collateral, an IPv6 fault's failures IPv6 cases only."""
 
 import json
 import re
 
 from .conftest import cli, host_snapshot
 
+IPV6_FAULTS = ["router-ipv6-forwarding-off", "rogue-router-advertisement", "duplicate-ipv6",
+               "icmpv6-filtered-on-router"]
+
 
 def test_selftest_detects_faults_without_collateral(tmp_path):
     before = host_snapshot()
-    proc = cli("selftest", "--faults", "router-one-way-filter,switch-port-mtu-lowered", "--output",
+    proc = cli("selftest", "--topology", "dual-stack", "--faults",
+               ",".join(["router-one-way-filter", "switch-port-mtu-lowered", *IPV6_FAULTS]), "--output",
                str(tmp_path / "selftest.json"), "--html", str(tmp_path / "selftest.html"), "--workdir",
-               str(tmp_path / "runs"), check=False, timeout=600)
+               str(tmp_path / "runs"), check=False, timeout=900)
     matrix = json.loads((tmp_path / "selftest.json").read_text())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert matrix["ok"] and matrix["healthy"]["failed"] == []
     rows = {r["name"]: r for r in matrix["faults"]}
     assert rows["router-one-way-filter"]["detected"] == ["inter-vlan.routed"]
     assert rows["switch-port-mtu-lowered"]["detected"] == ["mtu.df-ping"]
+    assert rows["router-ipv6-forwarding-off"]["detected"] == ["inter-vlan.routed", "inter-vlan.ttl-expiry"]
+    assert rows["rogue-router-advertisement"]["detected"] == ["gateway.ra"]
+    assert rows["duplicate-ipv6"]["detected"] == ["addressing.dad", "addressing.unique-ip"]
+    assert rows["icmpv6-filtered-on-router"]["detected"] == ["gateway.arp", "inter-vlan.routed",
+                                                             "inter-vlan.ttl-expiry", "mtu.df-ping"]
     assert all(not r["missed"] and not r["collateral"] for r in rows.values())
+    for fault in IPV6_FAULTS:  # its failures are IPv6 cases only (an IPv4 one would be collateral above)
+        failed = [c for c in json.loads((tmp_path / "runs" / f"{fault}.json").read_text())["checks"]
+                  if c["outcome"] == "failed"]
+        assert failed and all(c["ip_version"] == 6 and c["nodeid"].endswith(" [ipv6]]") for c in failed), fault
     assert re.search(r"^router-one-way-filter\s+detected", proc.stdout, re.M), proc.stdout
-    assert "diagnosis: 2/2 first cause at the fault's place" in proc.stdout, proc.stdout  # and none when healthy
+    assert rows["router-one-way-filter"]["diagnosis_ok"] and rows["switch-port-mtu-lowered"]["diagnosis_ok"]
     page = (tmp_path / "selftest.html").read_text()
     assert 'id="selftest"' in page and "router-one-way-filter" in page
     assert host_snapshot() == before
