@@ -10,13 +10,15 @@ no ``mtu`` is the master's.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from ipaddress import IPv4Address
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
 from kubernetes.client.exceptions import ApiException
 
-from ..topology import IPPool, Network, Topology, parse_range
+from ..topology import FAMILIES, IPPool, Network, Topology, parse_range
 from .kube import Cluster, explain
+from .manifests import network_pools
 from .scope import RUN_LABEL
 
 NAD_API = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
@@ -26,10 +28,11 @@ MAX_COMPARED = 1 << 20  # addresses of a stored pool compared one by one (a clus
 
 @dataclass(frozen=True)
 class StoredNetwork:
-    """A network's objects as the API server stores them (None: not found)."""
+    """A network's objects as the API server stores them: its NAD and each of its SpiderIPPools by name (None:
+    not found)."""
 
     nad: dict | None
-    pool: dict | None
+    pools: dict[str, dict | None] = field(default_factory=dict)
 
 
 def plugins_of(config: dict) -> list[dict]:
@@ -37,9 +40,11 @@ def plugins_of(config: dict) -> list[dict]:
     return list(config.get("plugins") or []) if "plugins" in config else [config]
 
 
-def nad_differences(network: Network, nad: dict | None, ipam: str = "spiderpool") -> list[str]:
+def nad_differences(network: Network, nad: dict | None, ipam: str = "spiderpool",
+                    pools: Sequence[IPPool] = ()) -> list[str]:
     """Where the stored NAD differs from ``network``: existence, macvlan master/mode/MTU, IPAM type, the
-    pool Spiderpool defaults to, and chained plugins the topology does not model."""
+    pools Spiderpool defaults to per family (compared with ``pools``, the network's: ``manifests.network_pools``;
+    not compared without them), and chained plugins the topology does not model."""
     if nad is None:
         return [f"NAD {network.ref} does not exist; create it (or run with --networks create)"]
     try:
@@ -58,7 +63,7 @@ def nad_differences(network: Network, nad: dict | None, ipam: str = "spiderpool"
         if have != want:
             found.append(f"{field} {have if have is not None else 'unset'} (topology: "
                          f"{want if want is not None else 'unset, the master MTU'})")
-    found += _ipam_differences(network, macvlan.get("ipam") or {}, ipam)
+    found += _ipam_differences(macvlan.get("ipam") or {}, ipam, pools)
     coordinator = next((p for p in plugins if isinstance(p, dict) and p.get("type") == "coordinator"), None)
     found += _coordinator_differences(network, coordinator)
     chained = [str(p.get("type")) for p in plugins if isinstance(p, dict) and p is not macvlan and p is not coordinator]
@@ -91,27 +96,46 @@ def _coordinator_differences(network: Network, plugin: dict | None) -> list[str]
     return found
 
 
-def _ipam_differences(network: Network, ipam_conf: dict, ipam: str) -> list[str]:
+def _ipam_differences(ipam_conf: dict, ipam: str, pools: Sequence[IPPool]) -> list[str]:
     kind = ipam_conf.get("type")
     if kind != ipam:
         return [f"IPAM {kind or 'unset'} (topology run: {ipam})"]
-    defaults = ipam_conf.get("default_ipv4_ippool")
-    if ipam == "spiderpool" and defaults and network.ippool not in defaults:
-        return [f"Spiderpool's default pool {', '.join(defaults)} (topology: {network.ippool})"]
-    return []
+    return default_pool_differences(ipam_conf, pools) if ipam == "spiderpool" and pools else []
+
+
+def default_pool_differences(ipam_conf: dict, pools: Sequence[IPPool]) -> list[str]:
+    """Spiderpool's default pools per family (``default_ipv4_ippool``, ``default_ipv6_ippool``: what a NIC whose
+    pod names no pool gets; spidernet-io/spiderpool ``pkg/ipam/pool_selections.go`` ``getPoolFromNetConf``)
+    against ``pools``, the network's one per family. A NAD listing none is not judged (the run's pods name
+    their pools); one that lists defaults must list the network's pool of each family, and none of a family
+    the network has no pool of."""
+    lists = {family: ipam_conf.get(f"default_ipv{family}_ippool") or [] for family in FAMILIES}
+    if not any(lists.values()):
+        return []
+    found = []
+    for family, have in lists.items():
+        want = next((p.name for p in pools if p.family == family), None)
+        listed = ", ".join(map(str, have)) or "unset"
+        if want is None and have:
+            found.append(f"Spiderpool's default IPv{family} pool {listed} (topology: none, the network has no "
+                         f"IPv{family} pool)")
+        elif want is not None and want not in have:
+            found.append(f"Spiderpool's default IPv{family} pool {listed} (topology: {want})")
+    return found
 
 
 def pool_differences(pool: IPPool, stored: dict | None, needed: int) -> list[str]:
-    """Where the stored SpiderIPPool differs from ``pool``: existence, subnet, gateway, its addresses, and
-    whether ``needed`` of them are still free (status ``allocatedIPCount`` of ``totalIPCount``)."""
+    """Where the stored SpiderIPPool differs from ``pool`` (of either family): existence, subnet, gateway, its
+    addresses, and whether ``needed`` of them are still free (status ``allocatedIPCount`` of ``totalIPCount``).
+    Addresses are compared as addresses, not text (IPv6 has several spellings of each)."""
     if stored is None:
-        return [f"SpiderIPPool {pool.name} does not exist; create it (or run with --networks create)"]
+        return [f"IPv{pool.family} SpiderIPPool {pool.name} does not exist; create it (or run with --networks create)"]
     spec, status = stored.get("spec") or {}, stored.get("status") or {}
     found = []
-    if str(spec.get("subnet")) != str(pool.subnet):
+    if not same_subnet(spec.get("subnet"), pool.subnet):
         found.append(f"subnet {spec.get('subnet')} (topology: {pool.subnet})")
     gateway = spec.get("gateway")
-    if (gateway or None) != (str(pool.gateway) if pool.gateway else None):
+    if not _same_gateway(gateway, pool.gateway):
         found.append(f"gateway {gateway or 'unset'} (topology: {pool.gateway or 'unset'})")
     have = _addresses(spec)
     if have is not None and have != set(pool.addresses):
@@ -126,7 +150,25 @@ def pool_differences(pool: IPPool, stored: dict | None, needed: int) -> list[str
     return [f"SpiderIPPool {pool.name}: {line}" for line in found]
 
 
-def _addresses(spec: dict) -> set[IPv4Address] | None:
+def same_subnet(text, subnet) -> bool:
+    """Whether the stored subnet ``text`` is ``subnet`` (a CIDR with host bits set is not)."""
+    try:
+        return ip_network(str(text)) == subnet
+    except ValueError:
+        return False
+
+
+def _same_gateway(text, gateway) -> bool:
+    """Whether the stored gateway ``text`` (None or empty: unset) is ``gateway`` (None: unset)."""
+    if not text or gateway is None:
+        return not text and gateway is None
+    try:
+        return ip_address(str(text)) == gateway
+    except ValueError:
+        return False
+
+
+def _addresses(spec: dict) -> set[IPv4Address | IPv6Address] | None:
     """The pool's allocatable addresses (``ips`` minus ``excludeIPs``), None when they cannot be read or
     are too many to compare one by one."""
     try:
@@ -136,27 +178,29 @@ def _addresses(spec: dict) -> set[IPv4Address] | None:
     if sum(int(last) - int(first) + 1 for ranges in spans.values() for first, last in ranges) > MAX_COMPARED:
         return None
 
-    def expand(key: str) -> set[IPv4Address]:
-        return {IPv4Address(v) for first, last in spans[key] for v in range(int(first), int(last) + 1)}
+    def expand(key: str) -> set[IPv4Address | IPv6Address]:
+        return {type(first)(v) for first, last in spans[key] for v in range(int(first), int(last) + 1)}
     return expand("ips") - expand("excludeIPs")
 
 
 def pool_usage(topology: Topology) -> dict[str, int]:
-    """How many pod interfaces of the topology take an address from each pool."""
+    """How many pod interfaces of the topology take an address from each pool (a dual-stack NIC from two)."""
     used: dict[str, int] = {}
     for pod in topology.pods:
         for att in topology.attachments(pod.name):
-            if att.pool:
-                used[att.pool.name] = used.get(att.pool.name, 0) + 1
+            for pool in att.pools:
+                used[pool.name] = used.get(pool.name, 0) + 1
     return used
 
 
 def differences(topology: Topology, network: Network, stored: StoredNetwork, ipam: str = "spiderpool") -> list[str]:
-    """Every difference of one network (its NAD and, with Spiderpool, its pool)."""
-    found = nad_differences(network, stored.nad, ipam)
+    """Every difference of one network (its NAD and, with Spiderpool, its pool of each family)."""
+    pools = network_pools(network, topology)
+    found = nad_differences(network, stored.nad, ipam, pools)
     if ipam == "spiderpool":
-        pool = topology.pool(network.ippool)
-        found += pool_differences(pool, stored.pool, pool_usage(topology).get(pool.name, 0))
+        usage = pool_usage(topology)
+        for pool in pools:
+            found += pool_differences(pool, stored.pools.get(pool.name), usage.get(pool.name, 0))
     return found
 
 
@@ -167,14 +211,13 @@ def list_pools(cluster: Cluster) -> list[dict]:
 
 
 def read(cluster: Cluster, network: Network, ipam: str = "spiderpool", pools: list[dict] | None = None) -> StoredNetwork:
-    """The network's NAD and (with Spiderpool) its pool, as stored; ``pools`` is a listing already made."""
+    """The network's NAD and (with Spiderpool) its pools, as stored; ``pools`` is a listing already made."""
     nad = _get(cluster, f"read NAD {network.ref}", lambda: cluster.custom.get_namespaced_custom_object(
         NAD_API[0], NAD_API[1], network.namespace, NAD_API[2], network.name))
-    pool = None
-    if ipam == "spiderpool":
-        pools = list_pools(cluster) if pools is None else pools
-        pool = next((p for p in pools if p["metadata"]["name"] == network.ippool), None)
-    return StoredNetwork(nad, pool)
+    if ipam != "spiderpool":
+        return StoredNetwork(nad)
+    listed = {p["metadata"]["name"]: p for p in (list_pools(cluster) if pools is None else pools)}
+    return StoredNetwork(nad, {name: listed.get(name) for name in network.pool_names})
 
 
 def overlapping_pools(cluster: Cluster, topology: Topology) -> list[str]:
@@ -188,7 +231,7 @@ def overlapping_pools(cluster: Cluster, topology: Topology) -> list[str]:
         have = _addresses(spec) or set()
         for pool in topology.ippools:
             shared = have & set(pool.addresses)
-            if not shared or str(spec.get("subnet")) != str(pool.subnet):
+            if not shared or not same_subnet(spec.get("subnet"), pool.subnet):
                 continue
             fix = ("remove what that run left: `macvlan-conformance cluster cleanup`" if RUN_LABEL in (meta.get("labels") or {})
                    else "test the existing networks (--networks existing) or give the topology's pools free addresses")

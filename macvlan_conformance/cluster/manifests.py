@@ -14,7 +14,7 @@ from typing import Literal
 
 from .. import annotations as ann
 from .. import netconf
-from ..topology import Attachment, IPPool, Network, Pod, Topology
+from ..topology import Attachment, IPPool, Network, Pod, Topology, family_name
 from .scope import POD_LABEL, RunScope
 
 IpamKind = Literal["spiderpool", "host-local", "whereabouts"]
@@ -37,8 +37,9 @@ def namespace(scope: RunScope) -> dict:
 
 
 def ippool_spec(pool: IPPool) -> dict:
-    """A SpiderIPPool's ``spec`` (v2beta1) for ``pool``."""
-    spec: dict = {"ipVersion": 4, "subnet": str(pool.subnet), "ips": list(pool.ips)}
+    """A SpiderIPPool's ``spec`` (v2beta1) for ``pool``: ``ipVersion`` is its subnet's family, as Spiderpool's
+    mutating webhook would set it (spidernet-io/spiderpool ``pkg/ippoolmanager/ippool_mutate.go`` ``mutateIPPool``)."""
+    spec: dict = {"ipVersion": pool.family, "subnet": str(pool.subnet), "ips": list(pool.ips)}
     if pool.exclude_ips:
         spec["excludeIPs"] = list(pool.exclude_ips)
     if pool.gateway:
@@ -51,31 +52,61 @@ def ippool(pool: IPPool, scope: RunScope) -> dict:
             "metadata": _meta(pool.name, scope), "spec": ippool_spec(pool)}
 
 
-def ipam_config(kind: IpamKind, pool: IPPool, default_route: bool = True) -> dict:
-    """The IPAM block of a network's NAD: Spiderpool (pool chosen, and the gateway cleaned, by pod
-    annotation), or one of the community plugins allocating from the same ranges, with a default route via
-    the pool gateway only when ``default_route`` (a NAD is the same for every pod: no per-pod choice).
-    whereabouts returns the ``routes`` of its config and no route of its own for ``gateway``
-    (k8snetworkplumbingwg/whereabouts ``pkg/types/types.go`` ``IPAMConfig.Routes``)."""
+def family_default_route(pool: IPPool) -> dict:
+    """The default route of ``pool``'s family through its gateway."""
+    return {"dst": "0.0.0.0/0" if pool.family == 4 else "::/0", "gw": str(pool.gateway)}
+
+
+def ipam_config(kind: IpamKind, pools: tuple[IPPool, ...], default_route: bool = True) -> dict:
+    """The IPAM block of a network's NAD from its ``pools`` (one per family, IPv4 first): Spiderpool (pools
+    chosen, and the gateway cleaned, by pod annotation), or one of the community plugins allocating from the
+    same ranges, with a default route of each family via its pool's gateway only when ``default_route`` (a NAD
+    is the same for every pod: no per-pod choice)."""
     if kind == "spiderpool":
         return netconf.spiderpool_ipam()
     if kind == "host-local":
-        ipam = {"type": "host-local", "ranges": [netconf.pool_ranges(pool)]}
-        if pool.gateway and default_route:
-            ipam["routes"] = [{"dst": "0.0.0.0/0"}]
-        return ipam
+        return _host_local_ipam(pools, default_route)
     if kind == "whereabouts":
-        first, last = pool.addresses[0], pool.addresses[-1]
-        ipam = {"type": "whereabouts", "range": str(pool.subnet), "range_start": str(first), "range_end": str(last)}
-        excluded = [a for a in pool.subnet.hosts() if first <= a <= last and a not in set(pool.addresses)]
-        if excluded:
-            ipam["exclude"] = [f"{a}/32" for a in excluded]
-        if pool.gateway:
-            ipam["gateway"] = str(pool.gateway)
-            if default_route:
-                ipam["routes"] = [{"dst": "0.0.0.0/0", "gw": str(pool.gateway)}]
-        return ipam
+        return _whereabouts_ipam(pools, default_route)
     raise ValueError(f"unknown IPAM {kind!r}; use one of: {', '.join(IPAM_KINDS)}")
+
+
+def _host_local_ipam(pools: tuple[IPPool, ...], default_route: bool) -> dict:
+    """host-local with one range set per pool; a default route without ``gw`` takes the gateway of its family's
+    range set (containernetworking/plugins ``pkg/ipam/ipam_linux.go`` ``ConfigureIface``)."""
+    ipam: dict = {"type": "host-local", "ranges": [netconf.pool_ranges(p) for p in pools]}
+    routes = [{"dst": family_default_route(p)["dst"]} for p in pools if p.gateway]
+    if routes and default_route:
+        ipam["routes"] = routes
+    return ipam
+
+
+def _whereabouts_range(pool: IPPool) -> dict:
+    """One whereabouts range: the pool's subnet from its first to its last address, the holes excluded."""
+    first, last = pool.addresses[0], pool.addresses[-1]
+    entry: dict = {"range": str(pool.subnet), "range_start": str(first), "range_end": str(last)}
+    held, host = set(pool.addresses), pool.subnet.max_prefixlen
+    excluded = [a for a in (type(first)(n) for n in range(int(first), int(last) + 1)) if a not in held]
+    if excluded:
+        entry["exclude"] = [f"{a}/{host}" for a in excluded]
+    return entry
+
+
+def _whereabouts_ipam(pools: tuple[IPPool, ...], default_route: bool) -> dict:
+    """whereabouts over the pools: the top-level range of one pool, or ``ipRanges`` of several. It returns the
+    ``routes`` of its config and no route of its own for ``gateway``, and sets its one ``gateway`` on every
+    address it returns (k8snetworkplumbingwg/whereabouts ``pkg/types/types.go`` ``IPAMConfig``,
+    ``cmd/whereabouts.go`` ``cmdAdd``): a dual-stack NAD gives each family's route its ``gw`` instead."""
+    if len(pools) == 1:
+        ipam: dict = {"type": "whereabouts", **_whereabouts_range(pools[0])}
+        if pools[0].gateway:
+            ipam["gateway"] = str(pools[0].gateway)
+    else:
+        ipam = {"type": "whereabouts", "ipRanges": [_whereabouts_range(p) for p in pools]}
+    routes = [family_default_route(p) for p in pools if p.gateway]
+    if routes and default_route:
+        ipam["routes"] = routes
+    return ipam
 
 
 def ipam_problems(topology: Topology, kind: IpamKind) -> list[str]:
@@ -105,8 +136,19 @@ def ipam_problems(topology: Topology, kind: IpamKind) -> list[str]:
 def nad_config(network: Network, topology: Topology, ipam: IpamKind = "spiderpool",
                cni_version: str = netconf.CNI_VERSION) -> dict:
     """The NAD's ``spec.config`` (parsed): a macvlan conflist on the network's master."""
-    return netconf.macvlan_conflist(network, ipam_config(ipam, topology.pool(network.ippool), not network.clean_gateway),
-                                    cni_version=cni_version)
+    return netconf.macvlan_conflist(network, ipam_config(ipam, network_pools(network, topology),
+                                                         not network.clean_gateway), cni_version=cni_version)
+
+
+def network_pools(network: Network, topology: Topology) -> tuple[IPPool, ...]:
+    """The network's default pools, one per family, IPv4 first."""
+    return tuple(sorted((topology.pool(n) for n in network.pool_names), key=lambda p: p.family))
+
+
+def family_pools(pools) -> dict[str, list[str]]:
+    """``{"ipv4": [name], "ipv6": [name]}`` of ``pools`` (one per family), the families that have one, IPv4
+    first: a SpiderMultusConfig's ``ippools`` and a pod annotation entry write them so."""
+    return {family_name(p.family): [p.name] for p in sorted(pools, key=lambda p: p.family)}
 
 
 def network_attachment(network: Network, topology: Topology, scope: RunScope, ipam: IpamKind = "spiderpool",
@@ -118,11 +160,12 @@ def network_attachment(network: Network, topology: Topology, scope: RunScope, ip
 
 
 def multus_config(network: Network, topology: Topology, scope: RunScope) -> dict:
-    """The SpiderMultusConfig equivalent of the NAD (Spiderpool then writes the NAD itself). ``enableCoordinator``
+    """The SpiderMultusConfig equivalent of the NAD (Spiderpool then writes the NAD itself, its ``ippools`` as the
+    IPAM's ``default_ipv4_ippool`` / ``default_ipv6_ippool``). ``enableCoordinator``
     defaults to true in the CRD, so it is written either way: the network's coordinator spec, or false."""
     node = topology.nodes[0]
     vlan = topology.master_vlan(network.master, node.bond.name)
-    macvlan: dict = {"master": [node.bond.name], "ippools": {"ipv4": [network.ippool]}}
+    macvlan: dict = {"master": [node.bond.name], "ippools": family_pools(network_pools(network, topology))}
     if vlan is not None and vlan != topology.switch.native_vlan:
         macvlan["vlanID"] = vlan
     if network.mtu:
@@ -140,15 +183,16 @@ def multus_config(network: Network, topology: Topology, scope: RunScope) -> dict
 
 
 def pod_annotations(pod: Pod, attachments: list[Attachment]) -> dict[str, str]:
-    """The pod's Multus annotations, plus the pool of every macvlan interface made explicit, with
-    ``cleangateway`` on every NIC whose IPAM the model says returns no default route (``Attachment.
-    default_route``: the topology's own ``cleangateway``, or the network's): Spiderpool returns a default route
-    through the pool gateway for each NIC it allocates unless its entry says ``cleangateway: true``
-    (spidernet-io/spiderpool ``cmd/spiderpool/cmd/command_add.go`` and ``pkg/utils/convert/convert.go``); with the
-    coordinator, a later NIC's default route is then moved to its own table rather than cleaned."""
+    """The pod's Multus annotations, plus the pools of every macvlan interface made explicit (``ipv4`` and/or
+    ``ipv6``: one per family the NIC has), with ``cleangateway`` on every NIC whose IPAM the model says returns
+    no default route (``Attachment.default_route``: the topology's own ``cleangateway``, or the network's):
+    Spiderpool returns a default route of each family through its pool's gateway for each NIC it allocates unless
+    its entry says ``cleangateway: true``, which drops both (spidernet-io/spiderpool
+    ``cmd/spiderpool/cmd/command_add.go`` and ``pkg/utils/convert/convert.go``); with the coordinator, a later NIC's
+    default route is then moved to its own table rather than cleaned."""
     result = {k: v for k, v in pod.annotations.items() if k not in (ann.IPPOOL, ann.IPPOOLS)}
-    pools = [{"interface": a.ifname, "ipv4": [a.pool.name], "cleangateway": not a.default_route}
-             for a in attachments if a.pool]
+    pools = [{"interface": a.ifname, **family_pools(a.pools), "cleangateway": not a.default_route}
+             for a in attachments if a.pools]
     if pools:
         result[ann.IPPOOLS] = json.dumps(pools, separators=(",", ":"))
     return result

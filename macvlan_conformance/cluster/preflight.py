@@ -107,8 +107,8 @@ def _crd_exists(cluster: Cluster, name: str, problems: list[str]) -> bool:
 
 
 def _existing_networks(cluster: Cluster, topology: Topology, ipam: str) -> list[str]:
-    """The NADs (and, with Spiderpool, the pools) the run's pods attach to exist; how they differ from the
-    topology is the ``networks.declared`` check's, not a reason to stop."""
+    """The NADs (and, with Spiderpool, the pools of each family) the run's pods attach to exist; how they differ
+    from the topology is the ``networks.declared`` check's, not a reason to stop."""
     missing = []
     pools = existing.list_pools(cluster) if ipam == "spiderpool" else []
     for network in topology.networks:
@@ -116,9 +116,9 @@ def _existing_networks(cluster: Cluster, topology: Topology, ipam: str) -> list[
         if stored.nad is None:
             missing.append(f"NAD {network.ref} of the topology does not exist; create it, fix networks[].name/"
                            f"namespace, or run with --networks create")
-        if ipam == "spiderpool" and stored.pool is None:
-            missing.append(f"SpiderIPPool {network.ippool} (of network {network.ref}) does not exist; create it, "
-                           f"fix the topology's pool name, or run with --networks create")
+        missing += [f"SpiderIPPool {name} (the IPv{topology.pool(name).family} pool of network {network.ref}) does "
+                    f"not exist; create it, fix the topology's pool name, or run with --networks create"
+                    for name, pool in stored.pools.items() if pool is None]
     return sorted(set(missing))
 
 

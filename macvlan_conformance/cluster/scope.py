@@ -82,10 +82,12 @@ def _rewrite_networks(value: str, namespace: str, only_bare: bool = False) -> st
 
 
 def _rewrite_pools(value: str, scope: RunScope) -> str:
+    """An ``ipam.spidernet.io/ippool(s)`` value with the run's name of every pool of both families (``ipv4``,
+    ``ipv6``); the form (one object or a list of entries) and the other keys are kept."""
     data = json.loads(value)
     for entry in data if isinstance(data, list) else [data]:
         for family in ("ipv4", "ipv6"):
-            if family in entry:
+            if isinstance(entry, dict) and isinstance(entry.get(family), list):
                 entry[family] = [scope.pool(p) for p in entry[family]]
     return json.dumps(data, separators=(",", ":"))
 
@@ -129,7 +131,9 @@ def scoped_topology(topology: Topology, scope: RunScope, create_networks: bool =
         pool["name"] = scope.pool(pool["name"])
     for network in data["networks"]:
         network["namespace"] = scope.namespace
-        network["ippool"] = scope.pool(network["ippool"])
+        if "ippool" in network:
+            network["ippool"] = scope.pool(network["ippool"])
+        network["ippools"] = [scope.pool(name) for name in network.get("ippools", [])]
     for pod in data["pods"]:
         pod["namespace"] = scope.namespace
         pod["annotations"] = scoped_annotations(pod.get("annotations", {}), scope)

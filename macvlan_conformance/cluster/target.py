@@ -4,7 +4,8 @@ agents exec'd into the pods.
 Facts come from the cluster itself: network-status from the pods' annotations, versions from the API
 and the nodes, host interfaces from kubernetes-nmstate when installed. Gateway MACs come from the
 topology (``vlans[].gatewayMac``); where it does not give one, the MAC that answers ARP for the gateway
-is learned once and stated as learned in the report's environment.
+(Neighbor Solicitation where the VLAN's NICs are IPv6 only) is learned once and stated as learned in the
+report's environment.
 """
 
 from __future__ import annotations
@@ -219,14 +220,26 @@ class ClusterTarget(Target):
             return self._learned_macs[vlan]
 
     def _learn_gateway_mac(self, vlan: int) -> str | None:
-        """The one MAC answering ARP for the VLAN's gateway, asked from the first pod interface in it."""
-        gateway = str(self.topology.vlan(vlan).gateway)
+        """The one MAC answering for the VLAN's gateway (None when none or several do), asked as
+        ``_gateway_asker`` says."""
+        asker = self._gateway_asker(vlan)
+        if asker is None:
+            return None
+        pod, att, family = asker
+        operation = "arp" if family == 4 else "ndisc"
+        answer = self.agent(pod).call(operation, ip=str(att.vlan.gateway_of(family)), iface=att.ifname, timeout=2.0,
+                                      multi=True)
+        macs = sorted({r["hwsrc"] for r in answer.get("replies", [])})
+        return macs[0] if len(macs) == 1 else None
+
+    def _gateway_asker(self, vlan: int):
+        """(pod, attachment, family) that learns the VLAN's gateway MAC: the first pod interface in the VLAN, by
+        ARP when it has an IPv4 address and the VLAN an IPv4 gateway, else by Neighbor Solicitation (IPv6)."""
         for pod in self.topology.pods:
             for att in self.topology.attachments(pod.name):
                 if att.vlan is not None and att.vlan.id == vlan:
-                    answer = self.agent(pod.name).call("arp", ip=gateway, iface=att.ifname, timeout=2.0, multi=True)
-                    macs = sorted({r["hwsrc"] for r in answer.get("replies", [])})
-                    return macs[0] if len(macs) == 1 else None
+                    family = next((f for f in att.families if att.vlan.gateway_of(f) is not None), None)
+                    return (pod.name, att, family) if family else None
         return None
 
     def master_index(self, node: str, master: str) -> int | None:
@@ -317,7 +330,9 @@ class ClusterTarget(Target):
         for i, note in enumerate(self.report.host_notes):
             env[f"host.note{i + 1}"] = note
         for vlan in self.topology.vlans:
-            source = "topology" if vlan.gateway_mac else "learned from ARP (set vlans[].gatewayMac to check it)"
+            asker = None if vlan.gateway_mac else self._gateway_asker(vlan.id)
+            protocol = "NDP" if asker and asker[2] == 6 else "ARP"
+            source = "topology" if vlan.gateway_mac else f"learned from {protocol} (set vlans[].gatewayMac to check it)"
             env[f"gateway_mac.vlan{vlan.id}"] = source
         return env
 

@@ -93,7 +93,7 @@ def install_networks(api: client.ApiClient, topology: Topology) -> None:
                "metadata": {"name": pool.name, "labels": {LAB_LABEL: "network"}}, "spec": manifests.ippool_spec(pool)}
         custom.create_cluster_custom_object("spiderpool.spidernet.io", "v2beta1", "spiderippools", obj)
     for network in topology.networks:
-        config = netconf.macvlan_conflist(network, installed_ipam(network),
+        config = netconf.macvlan_conflist(network, installed_ipam(network, topology),
                                           cluster_cidrs=netconf.cluster_cidrs(topology, SERVICE_CIDR))
         obj = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
                "metadata": {"name": network.name, "namespace": network.namespace, "labels": {LAB_LABEL: "network"},
@@ -103,12 +103,15 @@ def install_networks(api: client.ApiClient, topology: Topology) -> None:
                                                "network-attachment-definitions", obj)
 
 
-def installed_ipam(network) -> dict:
-    """A network's IPAM as Spiderpool renders it into the NAD from a SpiderMultusConfig: the network's pool
-    as ``default_ipv4_ippool`` (spidernet-io/spiderpool ``pkg/ipam/pool_selections.go`` reads it when the pod
-    names no pool) and its ``clean_gateway`` (``Network.clean_gateway``: by default on macvlan-overlay
-    networks, so that the overlay's eth0 keeps the pod's only default route)."""
-    ipam = {**netconf.spiderpool_ipam(), "default_ipv4_ippool": [network.ippool]}
+def installed_ipam(network, topology: Topology) -> dict:
+    """A network's IPAM as Spiderpool renders it into the NAD from a SpiderMultusConfig: the network's pool of
+    each family as ``default_ipv4_ippool`` / ``default_ipv6_ippool`` (spidernet-io/spiderpool
+    ``pkg/ipam/pool_selections.go`` reads them when the pod names no pool) and its ``clean_gateway``
+    (``Network.clean_gateway``: by default on macvlan-overlay networks, so that the overlay's eth0 keeps the
+    pod's only default route)."""
+    ipam = netconf.spiderpool_ipam()
+    for pool in manifests.network_pools(network, topology):
+        ipam[f"default_ipv{pool.family}_ippool"] = [pool.name]
     if network.clean_gateway:
         ipam["clean_gateway"] = True
     return ipam

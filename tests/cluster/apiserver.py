@@ -127,9 +127,10 @@ class FakeApiServer:
         return path
 
     # --- store ---------------------------------------------------------------------------------------
-    def seed(self, group: str, plural: str, obj: dict) -> None:
-        """Store a cluster-scoped object that another controller would have written (NodeNetworkState)."""
-        self._put(group, plural, None, copy.deepcopy(obj), "ADDED")
+    def seed(self, group: str, plural: str, obj: dict, namespace: str | None = None) -> None:
+        """Store an object that another controller or the cluster's admin would have written (NodeNetworkState,
+        the cluster's own NADs and SpiderIPPools); cluster-scoped unless ``namespace``."""
+        self._put(group, plural, namespace, copy.deepcopy(obj), "ADDED")
 
     def list(self, plural: str, namespace: str | None = None) -> list[dict]:
         with self._lock:

@@ -259,3 +259,67 @@ def test_preflight_reads_kubernetes_nmstate_for_the_host_side(tmp_path):
         session.finish(settings, "flow12")
     finally:
         server.stop()
+
+
+DUAL = load_topology(TOPOLOGIES / "dual-stack.yaml")
+
+
+def test_a_dual_stack_run_creates_pools_of_both_families(double, tmp_path):
+    """The API double validates every created object against the real CRDs: IPv6 SpiderIPPools (ipVersion 6)
+    and pods whose ippools annotation lists both families are accepted and come up."""
+    settings = settings_for(double, tmp_path)
+    target = session.start(DUAL, settings, "flow13")
+    try:
+        pools = {p["metadata"]["name"]: p["spec"] for p in double.list("spiderippools")}
+        assert sorted(s["ipVersion"] for s in pools.values()) == [4, 4, 4, 6, 6, 6]
+        assert pools["mc-flow13-vlan100-v6"]["subnet"] == "fd00:100::/64"
+        pod = next(p for p in double.list("pods", target.namespace) if p["metadata"]["name"] == "sa-w1-a")
+        assert json.loads(pod["metadata"]["annotations"]["ipam.spidernet.io/ippools"]) == [
+            {"interface": "eth0", "ipv4": ["mc-flow13-vlan100-v4"], "ipv6": ["mc-flow13-vlan100-v6"],
+             "cleangateway": False}]
+    finally:
+        target.close()
+        session.finish(settings, "flow13")
+    assert ours(double) == []
+
+
+def seed_installed_networks(server: FakeApiServer, topology, skip: tuple[str, ...] = ()) -> None:
+    """The topology's NADs and SpiderIPPools as an installed cluster holds them (as the kube lab installs
+    them), but for the pools named in ``skip``."""
+    from macvlan_conformance import netconf
+    from macvlan_conformance.cluster.manifests import ippool_spec
+    from macvlan_conformance.controlplane.bootstrap import installed_ipam
+    for pool in topology.ippools:
+        if pool.name not in skip:
+            server.seed("spiderpool.spidernet.io", "spiderippools", {
+                "apiVersion": "spiderpool.spidernet.io/v2beta1", "kind": "SpiderIPPool",
+                "metadata": {"name": pool.name}, "spec": ippool_spec(pool)})
+    for network in topology.networks:
+        config = netconf.macvlan_conflist(network, installed_ipam(network, topology))
+        server.seed("k8s.cni.cncf.io", "network-attachment-definitions", {
+            "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": network.name, "namespace": network.namespace},
+            "spec": {"config": json.dumps(config)}}, namespace=network.namespace)
+
+
+def test_an_existing_networks_run_needs_the_pool_of_each_family(tmp_path):
+    """Without --networks create, preflight stops on a missing pool of either family, naming the family and
+    the network; with every pool there, the pods attach to the cluster's own pools of both families."""
+    server = FakeApiServer(NODES, HostKubelet(fake_status)).start()
+    try:
+        seed_installed_networks(server, DUAL, skip=("vlan200-v6",))
+        settings = settings_for(server, tmp_path, networks="existing")
+        with pytest.raises(PreflightError) as caught:
+            session.start(DUAL, settings, "flow14")
+        assert [p for p in caught.value.problems if "vlan200-v6" in p] == [
+            f"SpiderIPPool vlan200-v6 (the IPv6 pool of network {ref}) does not exist; create it, fix the "
+            f"topology's pool name, or run with --networks create"
+            for ref in ("kube-system/macvlan-overlay-vlan200", "kube-system/macvlan-standalone-vlan200")]
+        seed_installed_networks(server, DUAL)
+        target = session.start(DUAL, settings, "flow15")
+        network = DUAL.network("kube-system/macvlan-standalone-vlan100")
+        assert target.network_differences(network) == []
+        target.close()
+        session.finish(settings, "flow15")
+    finally:
+        server.stop()

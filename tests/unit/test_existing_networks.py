@@ -16,14 +16,21 @@ from ..conftest import TOPOLOGIES
 
 CO = load_topology(TOPOLOGIES / "coordinator.yaml")
 REF = load_topology(TOPOLOGIES / "reference.yaml")
+DUAL = load_topology(TOPOLOGIES / "dual-stack.yaml")
+V6 = load_topology(TOPOLOGIES / "ipv6-only.yaml")
 SCOPE = RunScope("ex1")
 
 
-def nad_of(network, **macvlan) -> dict:
+def nad_of(network, topology=REF, **macvlan) -> dict:
     """The NAD a Spiderpool cluster holds for ``network`` (as the kube lab installs it), edited."""
-    config = netconf.macvlan_conflist(network, installed_ipam(network))
+    config = netconf.macvlan_conflist(network, installed_ipam(network, topology))
     config["plugins"][0].update(macvlan)
     return {"spec": {"config": json.dumps(config)}}
+
+
+def stored_as_declared(topology, network) -> existing.StoredNetwork:
+    return existing.StoredNetwork(nad_of(network, topology),
+                                  {name: pool_of(topology.pool(name)) for name in network.pool_names})
 
 
 def pool_of(pool, **spec) -> dict:
@@ -32,10 +39,10 @@ def pool_of(pool, **spec) -> dict:
     return stored
 
 
-def test_a_nad_and_pool_as_declared_have_no_difference():
-    for network in REF.networks:
-        stored = existing.StoredNetwork(nad_of(network), pool_of(REF.pool(network.ippool)))
-        assert existing.differences(REF, network, stored) == [], network.ref
+@pytest.mark.parametrize("topology", [REF, DUAL, V6], ids=lambda t: t.name)
+def test_a_nad_and_pool_as_declared_have_no_difference(topology):
+    for network in topology.networks:
+        assert existing.differences(topology, network, stored_as_declared(topology, network)) == [], network.ref
 
 
 @pytest.mark.parametrize("edit, line", [
@@ -88,7 +95,8 @@ def test_missing_or_foreign_objects():
     assert existing.nad_differences(network, {"spec": {"config": "{"}}) == [f"NAD {network.ref}: spec.config is not JSON"]
     bridge = {"spec": {"config": json.dumps({"cniVersion": "1.0.0", "name": "x", "type": "bridge"})}}
     assert existing.nad_differences(network, bridge) == [f"NAD {network.ref} is not a macvlan network (plugins: bridge)"]
-    assert "does not exist" in existing.pool_differences(REF.pool("vlan100-v4"), None, 1)[0]
+    assert existing.pool_differences(REF.pool("vlan100-v4"), None, 1) == [
+        "IPv4 SpiderIPPool vlan100-v4 does not exist; create it (or run with --networks create)"]
 
 
 def test_pool_differences_subnet_gateway_addresses_and_free_ips():
@@ -151,3 +159,86 @@ def test_isolation_from_a_daemon_config_and_what_it_refuses():
     allowed = multus_config.Isolation(True, ("kube-system",), "cm")
     assert multus_config.problems(scoped, SCOPE.namespace, allowed) == []
     assert multus_config.problems(scoped, SCOPE.namespace, multus_config.Isolation()) == []
+
+
+# --- dual stack ----------------------------------------------------------------------------------
+DUAL_NET = DUAL.network("kube-system/macvlan-standalone-vlan100")
+
+
+def ipam_edited(network, topology, **ipam) -> dict:
+    """The installed NAD of ``network`` with its IPAM keys replaced (None: removed)."""
+    config = json.loads(nad_of(network, topology)["spec"]["config"])
+    config["plugins"][0]["ipam"].update(ipam)
+    config["plugins"][0]["ipam"] = {k: v for k, v in config["plugins"][0]["ipam"].items() if v is not None}
+    return {"spec": {"config": json.dumps(config)}}
+
+
+def test_installed_nads_default_to_the_pool_of_each_family():
+    """A SpiderMultusConfig's ``macvlan.ippools`` ``ipv4`` / ``ipv6`` lists become the NAD IPAM's
+    ``default_ipv4_ippool`` / ``default_ipv6_ippool`` (spidernet-io/spiderpool pkg/multuscniconfig/
+    multusconfig_informer.go generateMacvlanCNIConf), which pool selection reads when the pod names no pool (pkg/ipam/
+    pool_selections.go getPoolFromNetConf)."""
+    assert installed_ipam(DUAL_NET, DUAL) == {"type": "spiderpool", "default_ipv4_ippool": ["vlan100-v4"],
+                                              "default_ipv6_ippool": ["vlan100-v6"]}
+    v6 = V6.network(DUAL_NET.ref)
+    assert installed_ipam(v6, V6) == {"type": "spiderpool", "default_ipv6_ippool": ["vlan100-v6"]}
+    assert installed_ipam(REF.network(DUAL_NET.ref), REF) == {"type": "spiderpool",
+                                                              "default_ipv4_ippool": ["vlan100-v4"]}
+
+
+@pytest.mark.parametrize("ipam, line", [
+    ({"default_ipv6_ippool": ["vlan200-v6"]}, "Spiderpool's default IPv6 pool vlan200-v6 (topology: vlan100-v6)"),
+    ({"default_ipv6_ippool": None}, "Spiderpool's default IPv6 pool unset (topology: vlan100-v6)"),
+    ({"default_ipv4_ippool": ["vlan200-v4"]}, "Spiderpool's default IPv4 pool vlan200-v4 (topology: vlan100-v4)"),
+])
+def test_a_default_pool_of_either_family_that_differs_is_named_by_family(ipam, line):
+    pools = [DUAL.pool(n) for n in DUAL_NET.pool_names]
+    assert existing.nad_differences(DUAL_NET, ipam_edited(DUAL_NET, DUAL, **ipam), "spiderpool", pools) == \
+        [f"NAD {DUAL_NET.ref}: {line}"]
+
+
+def test_default_pools_are_judged_only_when_the_nad_lists_some():
+    """A NAD without defaults serves the run's pods, which name their pools; one with a default of a family the
+    network has no pool of gives its pods an address the topology does not declare."""
+    pools = [DUAL.pool(n) for n in DUAL_NET.pool_names]
+    bare = ipam_edited(DUAL_NET, DUAL, default_ipv4_ippool=None, default_ipv6_ippool=None)
+    assert existing.nad_differences(DUAL_NET, bare, "spiderpool", pools) == []
+    network = REF.network(DUAL_NET.ref)
+    extra = ipam_edited(network, REF, default_ipv6_ippool=["vlan100-v6"])
+    assert existing.differences(REF, network, existing.StoredNetwork(extra, {"vlan100-v4": pool_of(REF.pool(
+        "vlan100-v4"))})) == [f"NAD {network.ref}: Spiderpool's default IPv6 pool vlan100-v6 (topology: none, the "
+                              f"network has no IPv6 pool)"]
+
+
+def test_each_familys_pool_object_is_compared():
+    """Both of a dual-stack network's SpiderIPPools: a missing IPv6 pool and an IPv6 pool whose gateway or
+    addresses differ are one line each, naming the pool; IPv6 spellings of one address are equal."""
+    stored = stored_as_declared(DUAL, DUAL_NET)
+    v6 = DUAL.pool("vlan100-v6")
+    missing = existing.StoredNetwork(stored.nad, {**stored.pools, "vlan100-v6": None})
+    assert existing.differences(DUAL, DUAL_NET, missing) == [
+        "IPv6 SpiderIPPool vlan100-v6 does not exist; create it (or run with --networks create)"]
+    edited = existing.StoredNetwork(stored.nad, {**stored.pools, "vlan100-v6": pool_of(
+        v6, gateway="fd00:100::fe", ips=["fd00:100::100-fd00:100::10f"])})
+    assert existing.differences(DUAL, DUAL_NET, edited) == [
+        "SpiderIPPool vlan100-v6: gateway fd00:100::fe (topology: fd00:100::1)",
+        "SpiderIPPool vlan100-v6: 16 addresses (topology: 255); missing: fd00:100::110..."]
+    respelled = pool_of(v6, subnet="fd00:100:0:0::/64", gateway="fd00:100:0::1",
+                        ips=["fd00:100::100-fd00:100:0:0::1ff"], excludeIPs=["FD00:100::150"])
+    assert existing.pool_differences(v6, respelled, 1) == []
+    assert existing.pool_differences(v6, pool_of(v6, subnet="fd00:100::1/64"), 1) == [
+        "SpiderIPPool vlan100-v6: subnet fd00:100::1/64 (topology: fd00:100::/64)"]
+
+
+def test_a_dual_stack_nic_uses_an_address_of_each_pool():
+    usage = existing.pool_usage(DUAL)
+    assert usage["vlan100-v4"] == usage["vlan100-v6"] == 5  # sa-w1-a, sa-w1-b, sa-w2-a, sa-w2-dual net1, ov-w1
+    assert set(existing.pool_usage(V6)) == {p.name for p in V6.ippools}
+
+
+def test_an_existing_networks_run_keeps_both_families_pools():
+    scoped = scoped_topology(DUAL, SCOPE, create_networks=False)
+    assert [n.pool_names for n in scoped.networks] == [n.pool_names for n in DUAL.networks]
+    for pod in (o for o in manifests.render(scoped, SCOPE, create_networks=False) if o["kind"] == "Pod"):
+        for entry in json.loads(pod["metadata"]["annotations"].get(ann.IPPOOLS, "[]")):
+            assert (DUAL.pool(entry["ipv4"][0]).family, DUAL.pool(entry["ipv6"][0]).family) == (4, 6)

@@ -21,7 +21,7 @@ CRDS = ROOT / "macvlan_conformance" / "crds"  # copies of ../shared/crds (see it
 DATA = ROOT / "tests" / "data"
 K8S_VERSION = "1.37.0"
 SCOPE = RunScope("t1234567")
-TOPOLOGY_NAMES = ["reference", "minimal", "scale"]
+TOPOLOGY_NAMES = ["reference", "minimal", "scale", "dual-stack", "ipv6-only"]
 
 
 def crd_schema(kind: str, version: str) -> dict:
@@ -126,24 +126,27 @@ def test_annotations_follow_the_npwg_and_spiderpool_formats(name):
         if ann.DEFAULT_NETWORK in annotations:
             assert annotations[ann.DEFAULT_NETWORK].startswith(SCOPE.namespace + "/")
         for entry in json.loads(annotations.get(ann.IPPOOLS, "[]")):
-            assert set(entry) == {"interface", "ipv4", "cleangateway"}
-            assert entry["ipv4"][0].startswith(f"mc-{SCOPE.run_id}-")
+            assert {"interface", "cleangateway"} < set(entry) <= {"interface", "ipv4", "ipv6", "cleangateway"}
+            assert all(entry[f][0].startswith(f"mc-{SCOPE.run_id}-") for f in ("ipv4", "ipv6") if f in entry)
             # Spiderpool gives every NIC a default route unless cleangateway (spidernet-io/spiderpool
             # cmd/spiderpool/cmd/command_add.go, pkg/utils/convert/convert.go): only the default NIC keeps it
             assert entry["cleangateway"] == (entry["interface"] != "eth0" or ann.DEFAULT_NETWORK not in annotations)
 
 
-def test_scoped_pods_attach_exactly_as_the_topology_says():
-    topology = load_topology(TOPOLOGIES / "reference.yaml")
+@pytest.mark.parametrize("name", ["reference", "dual-stack", "ipv6-only"])
+def test_scoped_pods_attach_exactly_as_the_topology_says(name):
+    topology = load_topology(TOPOLOGIES / f"{name}.yaml")
     scoped = scoped_topology(topology, SCOPE)
     for pod in topology.pods:
         original = resolve_attachments(topology, pod)
         moved = resolve_attachments(scoped, scoped.pod(pod.name))
-        assert [(a.ifname, a.network and a.network.name, a.pool and a.pool.name, a.vlan and a.vlan.id)
+        assert [(a.ifname, a.network and a.network.name, [p.name for p in a.pools], a.vlan and a.vlan.id)
                 for a in original] == \
-               [(a.ifname, a.network and a.network.name, a.pool and a.pool.name.removeprefix(f"mc-{SCOPE.run_id}-"),
+               [(a.ifname, a.network and a.network.name, [p.name.removeprefix(f"mc-{SCOPE.run_id}-") for p in a.pools],
                  a.vlan and a.vlan.id) for a in moved]
         assert all(a.network is None or a.network.namespace == SCOPE.namespace for a in moved)
+    assert [n.pool_names for n in scoped.networks] == \
+        [tuple(SCOPE.pool(p) for p in n.pool_names) for n in topology.networks]
 
 
 def test_probe_pods_ask_only_for_what_the_agent_needs():
@@ -216,3 +219,93 @@ def test_ipam_soundness_follows_the_plugins():
         pool = minimal.pool(network.ippool)
         routes = [{"dst": "0.0.0.0/0", "gw": str(pool.gateway)}] if not network.clean_gateway else None
         assert ipam.get("routes") == routes, network.name
+
+
+# --- dual stack ----------------------------------------------------------------------------------
+FAMILY_KEYS = {4: "ipv4", 6: "ipv6"}
+
+
+@pytest.mark.parametrize("name, families", [("dual-stack", (4, 6)), ("ipv6-only", (6,))])
+def test_pools_carry_the_ip_version_of_their_subnet(name, families):
+    """SpiderIPPool v2beta1 ``spec.ipVersion`` (enum 4, 6 in the CRD) is the subnet's family, as Spiderpool's
+    mutating webhook derives it (spidernet-io/spiderpool pkg/ippoolmanager/ippool_mutate.go, mutateIPPool);
+    ``ips`` and ``excludeIPs`` are 'start-end' ranges of that family."""
+    pools = [o for o in rendered(name) if o["kind"] == "SpiderIPPool"]
+    assert sorted({o["spec"]["ipVersion"] for o in pools}) == list(families)
+    for obj in pools:
+        validate_custom(obj)
+        spec = obj["spec"]
+        assert (":" in spec["subnet"]) == (spec["ipVersion"] == 6)
+        assert all((":" in item) == (spec["ipVersion"] == 6) for item in spec["ips"] + spec.get("excludeIPs", []))
+    v6 = next(o["spec"] for o in pools if o["metadata"]["name"] == SCOPE.pool("vlan100-v6"))
+    assert v6 == {"ipVersion": 6, "subnet": "fd00:100::/64", "ips": ["fd00:100::100-fd00:100::1ff"],
+                  "excludeIPs": ["fd00:100::150"], "gateway": "fd00:100::1"}
+
+
+@pytest.mark.parametrize("name", ["dual-stack", "ipv6-only"])
+def test_spider_multus_configs_list_the_pools_per_family(name):
+    """SpiderMultusConfig ``spec.macvlan.ippools`` has an ``ipv4`` and an ``ipv6`` list (the CRD's
+    SpiderpoolPools), which Spiderpool writes into the NAD as ``default_ipv4_ippool`` / ``default_ipv6_ippool``
+    (spidernet-io/spiderpool pkg/multuscniconfig/multusconfig_informer.go generateMacvlanCNIConf)."""
+    topology = scoped_topology(load_topology(TOPOLOGIES / f"{name}.yaml"), SCOPE)
+    configs = {o["metadata"]["name"]: o for o in manifests.render(topology, SCOPE, multus_configs=True)
+               if o["kind"] == "SpiderMultusConfig"}
+    for network in topology.networks:
+        validate_custom(configs[network.name])
+        by_family = {FAMILY_KEYS[topology.pool(p).family]: [p] for p in network.pool_names}
+        assert configs[network.name]["spec"]["macvlan"]["ippools"] == by_family
+    lists = configs["macvlan-standalone-vlan100"]["spec"]["macvlan"]["ippools"]
+    assert lists == ({"ipv4": [SCOPE.pool("vlan100-v4")], "ipv6": [SCOPE.pool("vlan100-v6")]} if name == "dual-stack"
+                     else {"ipv6": [SCOPE.pool("vlan100-v6")]})
+
+
+@pytest.mark.parametrize("name", ["dual-stack", "ipv6-only"])
+def test_pod_annotations_name_a_pool_of_each_family_the_nic_has(name):
+    """``ipam.spidernet.io/ippools`` entries carry ``ipv4`` and/or ``ipv6`` lists (spidernet-io/spiderpool
+    pkg/types/k8s.go AnnoIPPoolItem); every NIC lists the run's pool of each family it has, no other."""
+    topology = scoped_topology(load_topology(TOPOLOGIES / f"{name}.yaml"), SCOPE)
+    pods = {o["metadata"]["name"]: o for o in manifests.render(topology, SCOPE) if o["kind"] == "Pod"}
+    for pod in topology.pods:
+        entries = json.loads(pods[pod.name]["metadata"]["annotations"].get(ann.IPPOOLS, "[]"))
+        nics = [a for a in topology.attachments(pod.name) if a.pools]
+        assert [e["interface"] for e in entries] == [a.ifname for a in nics]
+        for entry, att in zip(entries, nics):
+            assert {k: v for k, v in entry.items() if k in FAMILY_KEYS.values()} == \
+                {FAMILY_KEYS[p.family]: [p.name] for p in att.pools}
+    dual = json.loads(pods["sa-w2-dual"]["metadata"]["annotations"][ann.IPPOOLS])
+    expected_v6 = [SCOPE.pool("vlan200-v6"), SCOPE.pool("vlan100-v6")]
+    assert [e["ipv6"] for e in dual] == [[p] for p in expected_v6]
+    assert [("ipv4" in e) for e in dual] == [name == "dual-stack"] * 2
+
+
+def test_ippool_annotations_of_both_families_get_the_run_prefix():
+    """The ``ippool`` form (one object) and the ``ippools`` form (a list): both families' lists renamed."""
+    from macvlan_conformance.cluster.scope import scoped_annotations
+    moved = scoped_annotations({ann.IPPOOL: '{"ipv4":["a"],"ipv6":["b","c"]}',
+                                ann.IPPOOLS: '[{"interface":"eth0","ipv6":["b"],"cleangateway":true}]'}, SCOPE)
+    assert json.loads(moved[ann.IPPOOL]) == {"ipv4": [SCOPE.pool("a")], "ipv6": [SCOPE.pool("b"), SCOPE.pool("c")]}
+    assert json.loads(moved[ann.IPPOOLS]) == [{"interface": "eth0", "ipv6": [SCOPE.pool("b")], "cleangateway": True}]
+
+
+def test_community_ipam_gives_each_family_its_range_and_default_route():
+    """host-local takes one range set per family and a route without ``gw`` uses its family's gateway
+    (containernetworking/plugins pkg/ipam/ipam_linux.go ConfigureIface); whereabouts takes several ranges as
+    ``ipRanges`` and puts its one ``gateway`` on every address (k8snetworkplumbingwg/whereabouts pkg/types/
+    types.go IPAMConfig, cmd/whereabouts.go cmdAdd), so a dual-stack NAD routes each family via its ``gw``;
+    an IPv6 exclusion is a /128."""
+    topology = load_topology(TOPOLOGIES / "dual-stack.yaml")
+    network = topology.network("kube-system/macvlan-standalone-vlan100")
+    host_local = manifests.nad_config(network, topology, "host-local")["plugins"][0]["ipam"]
+    assert [{r["subnet"] for r in ranges} for ranges in host_local["ranges"]] == [{"10.100.0.0/24"}, {"fd00:100::/64"}]
+    assert host_local["routes"] == [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]
+    whereabouts = manifests.nad_config(network, topology, "whereabouts")["plugins"][0]["ipam"]
+    assert "gateway" not in whereabouts and "range" not in whereabouts
+    assert whereabouts["ipRanges"][1] == {"range": "fd00:100::/64", "range_start": "fd00:100::100",
+                                          "range_end": "fd00:100::1ff", "exclude": ["fd00:100::150/128"]}
+    assert whereabouts["routes"] == [{"dst": "0.0.0.0/0", "gw": "10.100.0.1"}, {"dst": "::/0", "gw": "fd00:100::1"}]
+    overlay = topology.network("kube-system/macvlan-overlay-vlan100")  # cleans the gateway: no route of either
+    assert "routes" not in manifests.nad_config(overlay, topology, "whereabouts")["plugins"][0]["ipam"]
+    v6 = load_topology(TOPOLOGIES / "ipv6-only.yaml")
+    single = manifests.nad_config(v6.network(network.ref), v6, "whereabouts")["plugins"][0]["ipam"]
+    assert (single["range"], single["gateway"], single["routes"]) == \
+        ("fd00:100::/64", "fd00:100::1", [{"dst": "::/0", "gw": "fd00:100::1"}])

@@ -306,11 +306,11 @@ class FakeCore:
         return V1Namespace(metadata=V1ObjectMeta(name=name, annotations={}))
 
 
-def run(command, ifname="net1", version="1.0.0", cid="c1", **extra):
+def run(command, ifname="net1", version="1.0.0", cid="c1", ipam=None, **extra):
     env = {"CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": ifname,
            "CNI_PATH": "/opt/cni/bin", "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;K8S_POD_UID=u1",
            **extra}
-    conf = {"cniVersion": version, "name": "vlan100", "type": "macvlan", "ipam": {"type": "spiderpool"}}
+    conf = {"cniVersion": version, "name": "vlan100", "type": "macvlan", "ipam": ipam or {"type": "spiderpool"}}
     out = io.StringIO()
     status = plugin.main(env, io.BytesIO(json.dumps(conf).encode()), out)
     return status, (json.loads(out.getvalue()) if out.getvalue() else None)
@@ -385,3 +385,32 @@ def test_unexpected_failures_are_cni_errors(monkeypatch):
     monkeypatch.setattr(plugin, "clients", unreachable)
     status, error = run("DEL")
     assert status == 1 and error["code"] == 999 and "ConnectionRefusedError" in error["msg"]
+
+
+def test_dual_stack_add_from_the_rendered_pools_and_nad_defaults(monkeypatch):
+    """A pod naming no pool gets the NAD's default pool of each family (pkg/ipam/pool_selections.go
+    getPoolFromNetConf: default_ipv4_ippool, default_ipv6_ippool), an address of each, and a default route per
+    family via its pool's gateway (pkg/utils/convert/convert.go genDefaultRoute: 0.0.0.0/0 and ::/0); the
+    pools are the cluster renderer's, one without ``ipVersion`` (the webhook derives it from the subnet:
+    pkg/ippoolmanager/ippool_mutate.go mutateIPPool); ``clean_gateway`` drops both routes."""
+    from macvlan_conformance.cluster.manifests import ippool_spec
+    from macvlan_conformance.controlplane.bootstrap import installed_ipam
+    from macvlan_conformance.topology import load_topology
+    from ..conftest import TOPOLOGIES
+    topology = load_topology(TOPOLOGIES / "dual-stack.yaml")
+    specs = {p.name: ippool_spec(p) for p in topology.ippools}
+    del specs["vlan100-v6"]["ipVersion"]
+    api = FakeCustomObjects(*(pool(name, spec["ips"], **{k: v for k, v in spec.items() if k != "ips"})
+                              for name, spec in specs.items()))
+    monkeypatch.setattr(plugin, "clients", lambda env: (FakeCore({}), api))
+    network = topology.network("kube-system/macvlan-standalone-vlan100")
+    status, result = run("ADD", ifname="eth0", ipam=installed_ipam(network, topology))
+    assert status == 0, result
+    assert result["ips"] == [{"address": "10.100.0.100/24", "gateway": "10.100.0.1"},
+                             {"address": "fd00:100::100/64", "gateway": "fd00:100::1"}]
+    assert result["routes"] == [{"dst": "0.0.0.0/0", "gw": "10.100.0.1"}, {"dst": "::/0", "gw": "fd00:100::1"}]
+    assert list(api.recs("vlan100-v6")) == ["fd00:100::100"]
+    overlay = topology.network("kube-system/macvlan-overlay-vlan100")
+    status, result = run("ADD", ifname="net1", cid="c2", ipam=installed_ipam(overlay, topology))
+    assert status == 0 and "routes" not in result and [ip["address"] for ip in result["ips"]] == \
+        ["10.100.0.101/24", "fd00:100::101/64"]
