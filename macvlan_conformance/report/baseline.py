@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .results import record_key
+from .results import named, record_key
 
 GOOD = {"passed", "flaky"}
 
@@ -24,6 +24,8 @@ class Comparison:
 
 
 def compare(old: dict, new: dict) -> Comparison:
+    """What changed from ``old`` to ``new``, record by record (``record_key``: IPv4 and IPv6 cases are distinct
+    records); a regression or fix carries the record's ``ip_version`` so that ``named`` can say its family."""
     before = {record_key(r): r for r in old["checks"]}
     after = {record_key(r): r for r in new["checks"]}
     result = Comparison()
@@ -31,9 +33,11 @@ def compare(old: dict, new: dict) -> Comparison:
         was, now = before[key]["outcome"], after[key]["outcome"]
         if was in GOOD and now == "failed":
             result.regressions.append({"nodeid": key, "before": was, "after": now, "id": after[key].get("id"),
+                                       "ip_version": after[key].get("ip_version"),
                                        "detail": after[key].get("detail") or ""})
         elif was == "failed" and now in GOOD:
-            result.fixes.append({"nodeid": key, "before": was, "after": now, "id": after[key].get("id")})
+            result.fixes.append({"nodeid": key, "before": was, "after": now, "id": after[key].get("id"),
+                                 "ip_version": after[key].get("ip_version")})
     result.new = sorted(after.keys() - before.keys())
     result.removed = sorted(before.keys() - after.keys())
     result.drift = drift(old.get("facts") or {}, new.get("facts") or {})
@@ -41,7 +45,8 @@ def compare(old: dict, new: dict) -> Comparison:
 
 
 def drift(old: dict, new: dict) -> list[str]:
-    """Human-readable differences in stable facts (only where both runs know the fact)."""
+    """Human-readable differences in stable facts (only where both runs know the fact). Pod addresses
+    (``ip``, ``ipv6``) are not compared, the pool they come from is."""
     lines = []
     for vlan, mac in sorted((old.get("gateway_macs") or {}).items()):
         now = (new.get("gateway_macs") or {}).get(vlan)
@@ -63,9 +68,9 @@ def render_text(comparison: Comparison, old_name: str, new_name: str) -> str:
     lines = [f"baseline {old_name} -> {new_name}: {len(comparison.regressions)} regressions, "
              f"{len(comparison.fixes)} fixes, {len(comparison.new)} new, {len(comparison.removed)} removed, "
              f"{len(comparison.drift)} drifted facts"]
-    for title, items in (("REGRESSION", [f"{r['nodeid']}: {r['before']} -> failed  {r['detail'][:200]}"
+    for title, items in (("REGRESSION", [f"{named(r)}: {r['before']} -> failed  {r['detail'][:200]}"
                                          for r in comparison.regressions]),
-                         ("fixed", [f"{r['nodeid']}" for r in comparison.fixes]),
+                         ("fixed", [named(r) for r in comparison.fixes]),
                          ("new", comparison.new), ("removed", comparison.removed), ("drift", comparison.drift)):
         lines += [f"  {title}: {item}" for item in items]
     return "\n".join(lines)

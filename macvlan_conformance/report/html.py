@@ -31,7 +31,7 @@ def render(results: dict, history: list[dict] | None = None, comparison: Compari
         not_applicable=results.get("not_applicable", []),
         topology_svg=_topology_svg(results), history=trend(history or []), comparison=comparison,
         selftest=selftest, interrupted=bool(results["run"].get("interrupted")),
-        area_of=res.area, diagnosis=diagnosis_groups(results))
+        area_of=res.area, diagnosis=diagnosis_groups(results), family_tag=res.family_tag, named=res.named)
 
 
 def diagnosis_groups(results: dict) -> dict | None:

@@ -88,12 +88,32 @@ def vlan_of(label: str | None) -> str | None:
     return label.split("/", 1)[0] if label and "/" in label else None
 
 
+def family(record: dict) -> int | None:
+    """The address family a record's probe used (4 or 6); None for a record of no probe."""
+    return record.get("ip_version")
+
+
+def family_tag(record: dict) -> str:
+    """What a test id ends in for the record's family: " [ipv6]" for IPv6, "" for IPv4 and unprobed records."""
+    version = family(record)
+    return f" [ipv{version}]" if version and version != 4 else ""
+
+
+def named(record: dict) -> str:
+    """The record's node id, naming its family even if the node id does not (an IPv6 case's id already does)."""
+    tag = family_tag(record)
+    return record["nodeid"] if tag.strip() in record["nodeid"] else record["nodeid"] + tag
+
+
 @dataclass
 class Matrix:
-    """Source x destination cells of the reachability checks between two VLANs."""
+    """Source x destination cells of the reachability checks of one address family between two VLANs.
+    ``labelled``: the run has IPv6 records, so anchor and title name the family (an IPv4-only run's do not)."""
 
     src_vlan: str
     dst_vlan: str
+    ip_version: int = 4
+    labelled: bool = False
     sources: list[str] = field(default_factory=list)
     destinations: list[str] = field(default_factory=list)
     cells: dict[tuple[str, str], dict] = field(default_factory=dict)
@@ -106,24 +126,32 @@ class Matrix:
         return Counter(c["outcome"] for c in self.cells.values())
 
     @property
+    def family(self) -> str:
+        """"IPv4" / "IPv6" in a run with IPv6 records, else ""."""
+        return f"IPv{self.ip_version}" if self.labelled else ""
+
+    @property
     def anchor(self) -> str:
-        return f"m-{self.src_vlan}-{self.dst_vlan}"
+        suffix = f"-ipv{self.ip_version}" if self.labelled else ""
+        return f"m-{self.src_vlan}-{self.dst_vlan}{suffix}"
 
 
 def matrices(results: dict) -> list[Matrix]:
-    """One matrix per (source VLAN, destination VLAN) with the reachability records between them."""
-    by_pair: dict[tuple[str, str], Matrix] = {}
-    for index, record in enumerate(results["checks"]):
-        if record.get("id") not in MATRIX_CHECKS or not record.get("src") or not record.get("dst"):
-            continue
-        pair = (vlan_of(record["src"]), vlan_of(record["dst"]))
-        matrix = by_pair.setdefault(pair, Matrix(*pair))
+    """One matrix per (source VLAN, destination VLAN, address family) with the reachability records between
+    them, a VLAN pair's IPv4 matrix before its IPv6 one. Records without ``ip_version`` are IPv4."""
+    probed = [(i, r) for i, r in enumerate(results["checks"])
+              if r.get("id") in MATRIX_CHECKS and r.get("src") and r.get("dst")]
+    labelled = any(family(r) == 6 for _, r in probed)
+    by_key: dict[tuple[str, str, int], Matrix] = {}
+    for index, record in probed:
+        key = (vlan_of(record["src"]), vlan_of(record["dst"]), family(record) or 4)
+        matrix = by_key.setdefault(key, Matrix(*key, labelled=labelled))
         if record["src"] not in matrix.sources:
             matrix.sources.append(record["src"])
         if record["dst"] not in matrix.destinations:
             matrix.destinations.append(record["dst"])
         matrix.cells[(record["src"], record["dst"])] = {**record, "index": index}
-    return [by_pair[k] for k in sorted(by_pair, key=lambda p: (_vlan_sort(p[0]), _vlan_sort(p[1])))]
+    return [by_key[k] for k in sorted(by_key, key=lambda k: (_vlan_sort(k[0]), _vlan_sort(k[1]), k[2]))]
 
 
 def _vlan_sort(label: str | None) -> tuple:
@@ -131,11 +159,29 @@ def _vlan_sort(label: str | None) -> tuple:
     return (int(digits) if digits else -1, label or "")
 
 
-def vlan_pairs(matrices: list[Matrix]) -> tuple[list[str], list[str], dict[tuple[str, str], Matrix]]:
-    """The overview of the matrices: source VLANs, destination VLANs, and the matrix of each pair."""
-    by_pair = {(m.src_vlan, m.dst_vlan): m for m in matrices}
-    sources = sorted({m.src_vlan for m in matrices}, key=_vlan_sort)
-    return sources, sorted({m.dst_vlan for m in matrices}, key=_vlan_sort), by_pair
+@dataclass
+class PairOverview:
+    """The VLAN pairs of one address family: source VLANs, destination VLANs, and the matrix of each pair."""
+
+    family: str                   # "IPv4" / "IPv6" in a run with IPv6 records, else ""
+    sources: list[str]
+    destinations: list[str]
+    by_pair: dict[tuple[str, str], Matrix]
+
+    @property
+    def anchor(self) -> str:
+        return f"vlan-pairs-{self.family.lower()}" if self.family else "vlan-pairs"
+
+
+def vlan_pairs(matrices: list[Matrix]) -> list[PairOverview]:
+    """The overview of the matrices: one per address family, IPv4 first (one, unnamed, in an IPv4-only run)."""
+    overviews = []
+    for version in sorted({m.ip_version for m in matrices}):
+        own = [m for m in matrices if m.ip_version == version]
+        overviews.append(PairOverview(own[0].family, sorted({m.src_vlan for m in own}, key=_vlan_sort),
+                                      sorted({m.dst_vlan for m in own}, key=_vlan_sort),
+                                      {(m.src_vlan, m.dst_vlan): m for m in own}))
+    return overviews
 
 
 def by_check(results: dict) -> list[tuple[str | None, Counter, list[tuple[int, dict]]]]:

@@ -37,6 +37,7 @@ class CheckRecord(_Lenient):
     mode: Text = None
     src: Text = None
     dst: Text = None
+    ip_version: Literal[4, 6] | None = None   # the address family a probed case used (absent: 4, or not probed)
     expected: Text = None
     observed: Text = None
     passed: bool | None = None
@@ -74,6 +75,7 @@ class Summary(_Lenient):
 
 class Endpoint(_Lenient):
     ip: Text = None
+    ipv6: Text = None             # absent in files written before dual stack
     mac: Text = None
     pool: Text = None
     vlan: int | None = None

@@ -1,7 +1,7 @@
 """The HTML report of 64 pods (synthetic results, no lab) in a real browser at 1366x768: the summary counts
 (and the likely causes, when there are any) in the first screen, matrices collapsed unless they hold a failure,
-no matrix wider than the screen. Layout is measured by a script added to a copy of the page; screenshots go
-to the test's temporary directory."""
+no matrix wider than the screen; a dual-stack run's matrices per family. Layout is measured by a script added
+to a copy of the page; screenshots go to the test's temporary directory."""
 
 import json
 import re
@@ -12,7 +12,7 @@ from macvlan_conformance.report import html
 from macvlan_conformance.report import results as res
 
 from .browser import SCREEN, Picture, dump_dom, screenshot
-from .synthetic import one_vlan_results, scale_results
+from .synthetic import dual_stack_results, one_vlan_results, scale_results
 
 RED, GREEN, WHITE = (204, 34, 34), (42, 138, 42), (255, 255, 255)
 PASSED_CELL, FAILED_CELL = (216, 240, 216), (246, 201, 201)
@@ -114,3 +114,19 @@ def test_a_link_opens_the_groups_around_its_result(tmp_path):
     dom = dump_dom(tmp_path, f"{page.as_uri()}#ev-{index}")
     assert re.search(rf'<details id="ev-{index}" class="pass" open="">', dom)
     assert re.search(r'<details class="check-group" id="check-intra-vlan.cross-node" open="">', dom)
+
+
+def test_dual_stack_opens_only_the_matrices_of_the_failing_family(tmp_path):
+    """IPv6 routing through vlanif 200 fails, IPv4 passes: each VLAN pair has an IPv4 and an IPv6 matrix, and
+    only IPv6 matrices through VLAN 200 are open and hold failed cells."""
+    results = dual_stack_results(broken=True)
+    _, measured = write(tmp_path, results, "dual-stack")
+    layout = measure(tmp_path, measured)
+    assert_fits(layout)
+    groups = {g["id"]: g for g in layout["groups"]}
+    assert len(groups) == len(res.matrices(results)) and all(g["open"] == g["failing"] for g in groups.values())
+    failing = {anchor for anchor, g in groups.items() if g["failing"]}
+    assert failing == {f"m-{s}-{d}-ipv6" for s, d in (("vlan0", "vlan200"), ("vlan100", "vlan200"),
+                                                     ("vlan200", "vlan0"), ("vlan200", "vlan100"))}
+    assert {f"m-{a}-{b}-ipv4" for a in ("vlan0", "vlan100", "vlan200") for b in ("vlan0", "vlan100", "vlan200")} \
+        <= groups.keys()

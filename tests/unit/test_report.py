@@ -1,5 +1,6 @@
 """Reports from recorded results.json files: the numbers, the matrix cells, baselines and history; what the
-results plugin writes for a complete and for an interrupted run."""
+results plugin writes for a complete and for an interrupted run; a dual-stack run's matrices, regressions and
+topology, per address family (synthetic results)."""
 
 import copy
 import json
@@ -10,10 +11,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from macvlan_conformance.report import baseline, history, html, outputs
+from macvlan_conformance.report import baseline, history, html, outputs, topology_svg
 from macvlan_conformance.report import results as res
+from macvlan_conformance.topology import load_topology
 
-from ..conftest import ROOT
+from ..conftest import ROOT, TOPOLOGIES
+from ..report.synthetic import dual_stack_results
 
 DATA = ROOT / "tests" / "data"
 
@@ -26,6 +29,12 @@ def healthy():
 @pytest.fixture(scope="module")
 def broken():
     return res.load(DATA / "broken-vlanif-down.json")
+
+
+@pytest.fixture(scope="module")
+def dual_stack():
+    """Every case of the dual-stack topology; IPv6 routing through vlanif 200 fails, IPv4 passes."""
+    return dual_stack_results(broken=True)
 
 
 def test_area_summary_counts_every_record(healthy, broken):
@@ -214,3 +223,78 @@ def test_the_run_tells_of_history_lines_it_skipped(tmp_path, healthy):
     assert f"macvlan-conformance: warning: {tmp_path / 'h.jsonl'}:1: not a history entry (summary: should be a " \
            f"valid dictionary, got an array ([])), skipped" in lines
     assert 'id="trend"' in (tmp_path / "r.html").read_text()
+
+
+def test_dual_stack_has_a_matrix_per_family_and_vlan_pair(dual_stack, healthy):
+    matrices = {(m.src_vlan, m.dst_vlan, m.ip_version): m for m in res.matrices(dual_stack)}
+    assert set(matrices) == {(s, d, v) for s, d, _ in matrices for v in (4, 6)}
+    v4, v6 = matrices[("vlan100", "vlan200", 4)], matrices[("vlan100", "vlan200", 6)]
+    assert (v4.anchor, v4.family, v6.anchor, v6.family) == (
+        "m-vlan100-vlan200-ipv4", "IPv4", "m-vlan100-vlan200-ipv6", "IPv6")
+    ipv4, ipv6 = (m.cell("vlan100/sa-w1-a", "vlan200/sa-w1-c") for m in (v4, v6))
+    assert (ipv4["outcome"], ipv4["ip_version"], ipv6["outcome"], ipv6["ip_version"]) == ("passed", 4, "failed", 6)
+    assert v4.outcomes == {"passed": 6} and v6.outcomes == {"failed": 6}
+    assert [(o.family, o.anchor) for o in res.vlan_pairs(list(matrices.values()))] == [
+        ("IPv4", "vlan-pairs-ipv4"), ("IPv6", "vlan-pairs-ipv6")]
+    plain = res.matrices(healthy)  # an IPv4-only run: matrices and overview as before dual stack
+    assert all(m.family == "" and m.anchor == f"m-{m.src_vlan}-{m.dst_vlan}" for m in plain)
+    assert [(o.family, o.anchor) for o in res.vlan_pairs(plain)] == [("", "vlan-pairs")]
+
+
+def _matrix_groups(page: str) -> dict[str, tuple[bool, str]]:
+    """The page's matrix groups: anchor -> (open, content)."""
+    found = re.findall(r'<details class="matrix-group" id="([^"]+)"( open)?>(.*?)</details>', page, re.S)
+    return {anchor: (bool(opened), body) for anchor, opened, body in found}
+
+
+def test_dual_stack_page_shows_each_family_with_its_own_outcomes(dual_stack):
+    page = html.render(dual_stack)
+    groups = _matrix_groups(page)
+    assert len(groups) == len(res.matrices(dual_stack))
+    (v4_open, v4), (v6_open, v6) = groups["m-vlan100-vlan200-ipv4"], groups["m-vlan100-vlan200-ipv6"]
+    assert "<b>vlan100 &rarr; vlan200 IPv4</b>" in v4 and 'data-ip-version="4"' in v4
+    assert "<b>vlan100 &rarr; vlan200 IPv6</b>" in v6 and 'data-ip-version="6"' in v6
+    assert not v4_open and v4.count('class="cell pass"') == 6 and 'class="cell fail"' not in v4
+    assert v6_open and v6.count('class="cell fail"') == 6 and 'class="cell pass"' not in v6
+    assert 'title="inter-vlan.routed [ipv6]: expected reachable-routed, observed blocked"' in v6
+    overviews = dict(re.findall(r'<table class="pairs" id="([^"]+)">(.*?)</table>', page, re.S))
+    assert '<td class="pass"><a href="#m-vlan100-vlan200-ipv4">✓ 6</a></td>' in overviews["vlan-pairs-ipv4"]
+    assert '<td class="fail"><a href="#m-vlan100-vlan200-ipv6">✗ 6/6</a></td>' in overviews["vlan-pairs-ipv6"]
+    failures = re.findall(r'<div class="failure">(.*?)</div>', page, re.S)
+    assert len(failures) == dual_stack["summary"]["failed"] and all(" [ipv6]" in f for f in failures)
+
+
+def test_a_baseline_names_the_family_of_a_regression(dual_stack):
+    comparison = baseline.compare(dual_stack_results(broken=False), dual_stack)
+    failing = {r["nodeid"] for r in dual_stack["checks"] if r["outcome"] == "failed"}
+    assert {r["nodeid"] for r in comparison.regressions} == failing
+    assert {r["ip_version"] for r in comparison.regressions} == {6}
+    text = baseline.render_text(comparison, "before.json", "after.json")
+    regressions = [line for line in text.splitlines() if "REGRESSION" in line]
+    assert len(regressions) == len(failing) and all("[ipv6]" in line for line in regressions)
+    assert ("  REGRESSION: suites/test_inter-vlan.py::test[vlan100/sa-w1-a -> vlan200/sa-w1-c [ipv6]]: passed -> "
+            "failed") in text
+    assert "<li class=\"fail\">REGRESSION suites/test_inter-vlan.py::test[vlan100/sa-w1-a -&gt; vlan200/sa-w1-c " \
+           "[ipv6]]: passed &rarr; failed</li>" in html.render(dual_stack, comparison=comparison)
+    untagged = {**comparison.regressions[0], "nodeid": "suites/test_addressing.py::test_dad[sa-w1-a/eth0]"}
+    assert res.named(untagged) == "suites/test_addressing.py::test_dad[sa-w1-a/eth0] [ipv6]"
+    assert res.named({**untagged, "ip_version": 4}) == res.named({**untagged, "ip_version": None}) == untagged["nodeid"]
+
+
+def test_pod_addresses_of_either_family_are_no_drift(dual_stack):
+    moved = copy.deepcopy(dual_stack)
+    moved["facts"]["endpoints"]["sa-w1-a/eth0"].update(ip="10.100.0.199", ipv6="fd00:100::1ff")
+    assert baseline.compare(dual_stack, moved).drift == []
+
+
+def test_the_topology_shows_the_addresses_of_both_families(dual_stack, healthy):
+    svg = topology_svg.render(dual_stack["topology"], dual_stack["facts"])
+    fact = dual_stack["facts"]["endpoints"]["sa-w1-a/eth0"]
+    assert f'>eth0 {fact["ip"]}</text>' in svg and f'>{fact["ipv6"]}</text>' in svg
+    assert ">10.100.0.1 </text>" in svg and ">fd00:100::1</text>" in svg  # the vlanif's gateways, then its MAC
+    topology = load_topology(TOPOLOGIES / "ipv6-only.yaml")
+    facts = {"endpoints": {"sa-w1-a/eth0": {"ip": None, "ipv6": "fd00:100::100", "vlan": 100}}}
+    only = topology_svg.render(topology.model_dump(mode="json", by_alias=True), facts)
+    assert ">eth0 fd00:100::100</text>" in only and ">fd00:100::1 </text>" in only and "None" not in only
+    plain = topology_svg.render(healthy["topology"], healthy["facts"])  # IPv4 only: one line per chip, as before
+    assert 'height="70" rx="8"' in plain and 'height="34" rx="4"' in plain and 'height="28"' not in plain

@@ -84,6 +84,9 @@ def test_a_file_nested_too_deeply_is_refused_in_one_line(tmp_path):
     (_broken(checks=["passed"]), r": checks\[0\]: should be a valid dictionary"),
     (_broken(facts={"gateway_macs": {"100": 7}}),
      r": facts.gateway_macs\['100'\]: should be a valid string, got a number \(7\)"),
+    (_broken(facts={"endpoints": {"sa-w1-a/eth0": {"ipv6": 6}}}),
+     r": facts.endpoints\['sa-w1-a/eth0'\].ipv6: should be a valid string, got a number \(6\)$"),
+    (_broken(checks=[{**HEALTHY["checks"][0], "ip_version": 5}]), r": checks\[0\].ip_version: 5 is not one of 4 or 6$"),
 ])
 def test_wrong_shapes_name_the_field(tmp_path, data, pattern):
     _refused(_write(tmp_path, data), pattern)
