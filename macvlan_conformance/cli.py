@@ -14,7 +14,7 @@ from rich.console import Console
 from .signals import sigterm_as_interrupt
 from .topology import resolve_topology_path
 
-err = Console(stderr=True, soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True, emoji=False)  # IPv6 ":100:" is an address, not an emoji
 
 
 def cmd_lab_up(args) -> int:

@@ -195,12 +195,14 @@ class IPPool(_Model):
     @classmethod
     def _ranges_parse(cls, value: list[str], info: ValidationInfo) -> list[str]:
         """Every item an address or range of the subnet's family, in all at most ``MAX_POOL_ADDRESSES`` (they are
-        expanded)."""
+        expanded). A range reaching outside the subnet counts nothing here: the cross-check refuses it by its index
+        (``ippools[1].ips[0]: ... is outside subnet``), which a typo in an IPv6 range deserves more than a count of
+        10^20 addresses."""
         subnet = info.data.get("subnet")
         total = 0
         for item in value:
             start, end = parse_range(item, subnet.version if subnet is not None else None)
-            total += int(end) - int(start) + 1
+            total += range_size(start, end, subnet)
         if total > MAX_POOL_ADDRESSES:
             raise ValueError(f"{total} addresses, more than the {MAX_POOL_ADDRESSES} a pool may list; narrow "
                              f"the ranges")
@@ -288,9 +290,11 @@ class Network(_Model):
 
     @model_validator(mode="after")
     def _one_pool_form(self) -> "Network":
-        if (self.ippool is None) == (not self.ippools):
-            raise ValueError("give either ippool (one pool) or ippools (one pool per family, like [vlan100-v4, "
-                             "vlan100-v6]), not both and not neither")
+        forms = "ippool (one pool) or ippools (one pool per family, like [vlan100-v4, vlan100-v6])"
+        if self.ippool is not None and self.ippools:
+            raise ValueError(f"both ippool and ippools are given; keep one: {forms}")
+        if self.ippool is None and not self.ippools:
+            raise ValueError(f"no pool; give {forms}")
         return self
 
     @property
@@ -389,7 +393,8 @@ class Topology(_Model):
     @property
     def ip_families(self) -> tuple[int, ...]:
         """The families Spiderpool serves (its ``enableIPv4`` / ``enableIPv6``): those of the pools, IPv4 first.
-        Every Spiderpool NIC gets an address of each."""
+        A Spiderpool NIC gets an address of each family its pools name: on a dual-stack topology that may be one
+        family only (spidernet-io/spiderpool ``pkg/ipam/config.go`` ``filterPoolMisspecified``)."""
         return tuple(f for f in FAMILIES if any(p.family == f for p in self.ippools))
 
     @property
@@ -433,13 +438,21 @@ def parse_range(item: str, family: int | None = None) -> tuple[IPv4Address | IPv
     except ValueError:
         kind = f"an IPv{family}" if family else "an"
         raise ValueError(f"{item!r} is not {kind} address or range; write {examples}") from None
-    wrong = next((a for a in (start, end) if a.version != (family or start.version)), None)
-    if wrong is not None:
-        raise ValueError(f"{item!r} mixes families or is not IPv{family or start.version} as the pool's subnet is; "
-                         f"write {examples}")
+    if start.version != end.version:
+        raise ValueError(f"{item!r} mixes IPv4 and IPv6; write {examples}")
+    if family and start.version != family:
+        raise ValueError(f"{item!r} is IPv{start.version}, but the pool's subnet is IPv{family} (a pool is of one "
+                         f"family); write {examples}")
     if end < start:
         raise ValueError(f"range {item!r} ends before it starts; write the lower address first")
     return start, end
+
+
+def range_size(start, end, subnet=None) -> int:
+    """How many addresses ``start``-``end`` holds; 0 when ``subnet`` is given and the range is not inside it."""
+    if subnet is not None and (start not in subnet or end not in subnet):
+        return 0
+    return int(end) - int(start) + 1
 
 
 def expand_range(item: str):
@@ -550,12 +563,12 @@ _HINTS = {  # pydantic error type -> the fix, for errors whose message does not 
     "model_type": "write a mapping of key: value", "model_attributes_type": "write a mapping of key: value",
     "bool_parsing": "write true or false", "bool_type": "write true or false",
     "ip_v4_address": "write an IPv4 address like 10.0.0.1",
-    "ip_v4_network": "write an IPv4 subnet like 10.0.0.0/24 (host bits zero; an IPv6 subnet goes in subnet6)",
+    "ip_v4_network": "write an IPv4 subnet like 10.0.0.0/24 (host bits zero)",
     "ip_v6_network": "write an IPv6 subnet like fd00:100::/64 (host bits zero)",
     "ip_v6_address": "write an IPv6 address like fd00:100::1",
     "ip_any_network": "write a subnet like 10.0.0.0/24 or fd00:100::/64 (host bits zero)",
     "ip_any_address": "write an address like 10.0.0.1 or fd00:100::1",
-    "too_short": "add at least one entry",
+    "too_short": "add at least one entry", "too_long": "shorten the list",
 }
 MAX_LISTED_ERRORS = 3
 
@@ -579,6 +592,11 @@ def _format_error(err: dict) -> str:
     hint = _HINTS.get(err["type"])
     if err["type"] == "string_type" and "annotations" in err["loc"]:
         hint = "annotation values are strings: quote the value (JSON in single quotes)"
+    loc = err["loc"]
+    if err["type"] in ("ip_v4_address", "ip_v4_network") and loc[0] == "vlans" and loc[-1] in ("subnet", "gateway"):
+        hint += f"; an IPv6 {loc[-1]} goes in {loc[-1]}6"
+    if err["type"] == "too_long" and loc[0] == "networks" and loc[-1] == "ippools":
+        hint = "list one pool per family: an IPv4 and/or an IPv6 one"
     return f"{path}: {message} (got {excerpt(err.get('input'))})" + (f"; {hint}" if hint else "")
 
 

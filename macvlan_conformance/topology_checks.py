@@ -7,7 +7,7 @@ from . import annotations as ann
 from .bounded_yaml import excerpt
 from .ifnames import ifname_problem
 from . import coordinator
-from .topology import IFNAME_RE, Topology, TopologyError, attachment_rule_violation, resolve_attachments
+from .topology import IFNAME_RE, Topology, TopologyError, attachment_rule_violation, range_size, resolve_attachments
 
 
 def _unique(items, key: str, where: str) -> None:
@@ -99,8 +99,9 @@ def _check_nodes(t: Topology) -> None:
             raise TopologyError("switch.nativeVlan: required; node IPs live on the native VLAN")
         native = t.vlan(t.switch.native_vlan)
         if native.subnet is None:
-            raise TopologyError(f"vlans[{t.vlans.index(native)}]: the native VLAN {native.id} has no IPv4 subnet, but "
-                                f"the nodes' IPs live there; give it subnet + gateway (IPv4) beside subnet6")
+            raise TopologyError(f"vlans[{t.vlans.index(native)}].subnet: the native VLAN {native.id} has no IPv4 "
+                                f"subnet, but the nodes' IPs live there; give it subnet + gateway (IPv4) beside "
+                                f"subnet6")
         if node.ip not in native.subnet:
             raise TopologyError(f"{where}.ip: {node.ip} is outside the native VLAN subnet {native.subnet}")
 
@@ -168,17 +169,31 @@ def _check_networks(t: Topology) -> None:
             if name not in pools:
                 raise TopologyError(f"{at}: pool {name!r} is not defined under 'ippools'")
             pool, vlan = pools[name], t.vlan(vid)
+            if name in net.pool_names[:j]:
+                raise TopologyError(f"{at}: {name} is listed twice; list one pool per family")
             if pool.family in families:
                 raise TopologyError(f"{at}: {name} is a second IPv{pool.family} pool (after {families[pool.family]}); "
                                     f"list one pool per family")
             families[pool.family] = name
             if vlan.subnet_of(pool.family) != pool.subnet:
                 raise TopologyError(f"{at}: pool {name} ({pool.subnet}) is not in VLAN {vid} "
-                                    f"({_vlan_subnets(vlan)}) that master {net.master} carries")
+                                    f"({_vlan_subnets(vlan)}) that master {net.master} carries; "
+                                    f"{_pool_fix(t, vlan, pool.family, f'drop {name}')}")
 
 
 def _vlan_subnets(vlan) -> str:
     return ", ".join(str(s) for s in (vlan.subnet, vlan.subnet6) if s is not None)
+
+
+def _pool_fix(t: Topology, vlan, family: int, drop: str) -> str:
+    """How to pick a pool of ``family`` for a NIC in ``vlan``: the VLAN's pools of that family, or (none: the VLAN
+    has no subnet of the family) dropping the pool or giving the VLAN that family."""
+    subnet = vlan.subnet_of(family)
+    if subnet is None:
+        keys = "subnet + gateway" if family == 4 else "subnet6 + gateway6"
+        return f"VLAN {vlan.id} has no IPv{family} subnet: {drop} or give the VLAN {keys}"
+    names = [p.name for p in t.ippools if p.subnet == subnet]
+    return f"use a pool of {subnet} ({', '.join(names)})" if names else f"define a pool of {subnet} under 'ippools'"
 
 
 def _check_nic_families(t: Topology, where: str, att) -> None:
@@ -188,12 +203,9 @@ def _check_nic_families(t: Topology, where: str, att) -> None:
     stack environment, support only ipv4 or ipv6 address")."""
     for pool in att.pools:
         if att.vlan.subnet_of(pool.family) != pool.subnet:
-            have = _vlan_subnets(att.vlan)
-            fix = (f"select a pool of {have}" if att.vlan.subnet_of(pool.family) is not None else
-                   f"VLAN {att.vlan.id} has no IPv{pool.family} subnet: drop the ipv{pool.family} pools of this NIC "
-                   f"or give the VLAN subnet{'6' if pool.family == 6 else ''}")
+            fix = _pool_fix(t, att.vlan, pool.family, f"drop the ipv{pool.family} pools of this NIC")
             raise TopologyError(f"{where}.annotations: {att.ifname} selects pool {pool.name} ({pool.subnet}), which "
-                                f"is not in VLAN {att.vlan.id} ({have}); {fix}")
+                                f"is not in VLAN {att.vlan.id} ({_vlan_subnets(att.vlan)}); {fix}")
 
 
 def _check_pods(t: Topology) -> None:
@@ -270,7 +282,8 @@ def _special_address(address, subnet) -> str | None:
 def _check_pool_ranges(t: Topology) -> None:
     """Every ``ips`` and ``excludeIPs`` entry inside the pool's subnet, no network or broadcast address
     in ``ips``, and at most ``MAX_TOTAL_POOL_ADDRESSES`` in all (checked on the ranges, before expanding)."""
-    total = sum(int(end) - int(start) + 1 for p in t.ippools for start, end in p.ip_ranges + p.exclude_ranges)
+    # ranges reaching outside their pool's subnet count nothing: refused below (or by _check_pools), never expanded
+    total = sum(range_size(start, end, p.subnet) for p in t.ippools for start, end in p.ip_ranges + p.exclude_ranges)
     if total > MAX_TOTAL_POOL_ADDRESSES:
         raise TopologyError(f"ippools: {total} addresses in all, more than the {MAX_TOTAL_POOL_ADDRESSES} a topology "
                             f"may list; narrow the pools' ips and excludeIPs")

@@ -153,3 +153,74 @@ def test_multus_semantics_of_the_annotations():
     assert sel == [ann.NetworkSelection("ns", "a", "net7")]
     with pytest.raises(ValueError, match="not valid JSON"):
         ann.parse_networks('a"b', "ns")  # a quote makes it JSON for Multus, and this is no JSON
+
+
+# --- per-family pool lists on a dual-stack topology --------------------------------------------------------
+def test_ipv6_lists_in_both_annotation_forms():
+    """Each form carries an ``ipv4`` and/or an ``ipv6`` list; the first pool of each is the choice, and an empty
+    list of one family leaves that family out."""
+    both = ann.parse_pool_selection({ann.IPPOOL: '{"ipv4":["a","b"],"ipv6":["a6"]}'}, NICS)
+    assert both == {None: ann.PoolChoice("a", "a6", None)}
+    assert ann.parse_pool_selection({ann.IPPOOL: '{"ipv4":[],"ipv6":["a6"]}'}, NICS) == \
+        {None: ann.PoolChoice(None, "a6", None)}
+    unnamed = ann.parse_pool_selection({ann.IPPOOLS: '[{"ipv6":["a6"]},{"ipv4":["b"],"ipv6":["b6"]}]'}, NICS)
+    assert unnamed == {"eth0": ann.PoolChoice(None, "a6", False), "net1": ann.PoolChoice("b", "b6", False)}
+
+
+@pytest.mark.parametrize("value, words", [
+    ('{"ipv6":[]}', ["ipam.spidernet.io/ippool lists no pool", '"ipv6": ["vlan100-v6"]']),
+    ('{"ipv6":"a6"}', ['ipam.spidernet.io/ippool.ipv6 must be a list of pool names like ["vlan100-v6"]', "got 'a6'"]),
+    ('{"ipv6":[""]}', ["ipam.spidernet.io/ippool.ipv6 must be a list of pool names"]),
+    ('{"ipv4":["a"],"ipv6":{"x":1}}', ["ipam.spidernet.io/ippool.ipv6 must be a list"]),
+])
+def test_bad_ipv6_lists(value, words):
+    with pytest.raises(ValueError) as info:
+        ann.parse_pool_selection({ann.IPPOOL: value}, NICS)
+    for word in words:
+        assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"
+
+
+def _dual():
+    from macvlan_conformance.topology import load_topology
+
+    from ..conftest import TOPOLOGIES
+    return load_topology(TOPOLOGIES / "dual-stack.yaml")
+
+
+def _resolve(t, pod: str, annotations: dict):
+    from macvlan_conformance.topology import resolve_attachments
+    original = t.pod(pod)
+    return resolve_attachments(t, original.model_copy(update={"annotations": {**original.annotations, **annotations}}))
+
+
+def test_a_nic_gets_the_families_its_annotation_names():
+    """On a dual-stack topology a NIC may take one family only (spidernet-io/spiderpool pkg/ipam/config.go
+    filterPoolMisspecified); without an annotation it takes the network's pool of each family."""
+    t = _dual()
+    overlay = _resolve(t, "ov-w1", {ann.IPPOOL: '{"ipv6":["vlan100-v6"]}'})
+    assert [(a.ifname, [p.name for p in a.pools], a.families) for a in overlay] == \
+        [("eth0", [], (4,)), ("net1", ["vlan100-v6"], (6,))]
+    dual = _resolve(t, "sa-w2-dual", {ann.IPPOOLS: '[{"interface":"net1","ipv6":["vlan100-v6"],"ipv4":["vlan100-v4"]},'
+                                                   '{"interface":"eth0","ipv4":["vlan200-v4"]}]'})
+    assert [(a.ifname, a.families, a.pool.name) for a in dual] == [("eth0", (4,), "vlan200-v4"),
+                                                                   ("net1", (4, 6), "vlan100-v4")]
+    plain = _resolve(t, "ov-w2", {})
+    assert [p.name for p in plain[1].pools] == ["vlan200-v4", "vlan200-v6"] and plain[1].pool_of(6).family == 6
+
+
+@pytest.mark.parametrize("annotations, words", [
+    ({ann.IPPOOL: '{"ipv4":["vlan100-v6"]}'},
+     ["interface net1 lists IP pool vlan100-v6 under ipv4, but it is an IPv6 pool", "expect an IPv4 IPPool",
+      "list it under ipv6"]),
+    ({ann.IPPOOL: '{"ipv4":["vlan100-v4"],"ipv6":["vlan100-v4"]}'},
+     ["interface net1 lists IP pool vlan100-v4 under ipv6, but it is an IPv4 pool", "list it under ipv4"]),
+    ({ann.IPPOOLS: '[{"interface":"net1","ipv6":["nope6"]}]'},
+     ["interface net1 selects IP pool 'nope6', which is not defined", "vlan100-v6"]),
+])
+def test_a_pool_listed_under_the_other_family_is_refused(annotations, words):
+    """spidernet-io/spiderpool pkg/ipam/utils.go: "expect an IPv4 IPPool, but the version of the IPPool ... is
+    IPv6"."""
+    with pytest.raises(ValueError) as info:
+        _resolve(_dual(), "ov-w1", annotations)
+    for word in words:
+        assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"

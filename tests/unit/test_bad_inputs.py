@@ -16,6 +16,8 @@ import yaml
 from ..conftest import ROOT, TOPOLOGIES
 
 REFERENCE = yaml.safe_load((TOPOLOGIES / "reference.yaml").read_text())
+DUAL_STACK = yaml.safe_load((TOPOLOGIES / "dual-stack.yaml").read_text())  # ippools[3:6] the IPv6 pools
+IPV6_ONLY = yaml.safe_load((TOPOLOGIES / "ipv6-only.yaml").read_text())
 HEALTHY = json.loads((ROOT / "tests" / "data" / "healthy.json").read_text())
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8))
@@ -41,8 +43,12 @@ def _edit(data, changes: dict) -> object:
     return data
 
 
-def topology(changes: dict) -> str:
-    return yaml.safe_dump(_edit(REFERENCE, changes), sort_keys=False)
+def topology(changes: dict, base=REFERENCE) -> str:
+    return yaml.safe_dump(_edit(base, changes), sort_keys=False)
+
+
+def dual_stack(changes: dict) -> str:
+    return topology(changes, DUAL_STACK)
 
 
 def annotation(pod: int, key: str, value) -> str:
@@ -124,8 +130,44 @@ CASES = {
                                             topology({("nodes", 1, "vlans"): [100, 200, 200]})),
     "topology/vlanif twice": render(["switch.vlanifs[1]", "listed twice", "list each VLAN once"],
                                     topology({("switch", "vlanifs"): [100, 100]})),
-    "topology/a pool of a million addresses": render(["ippools[0].ips", "narrow the ranges"],
-                                                     topology({("ippools", 0, "ips"): ["10.0.0.0-10.15.255.255"]})),
+    "topology/a pool of a million addresses": render(["ippools[0].ips", "narrow the ranges"], topology(
+        {("ippools", 0, "subnet"): "10.0.0.0/12", ("ippools", 0, "ips"): ["10.0.0.0-10.15.255.255"]})),
+    "topology/a range of a million addresses outside the subnet": render(
+        ["ippools[0].ips[0]", "10.15.255.255 is outside subnet 10.6.0.0/24", "list only"],
+        topology({("ippools", 0, "ips"): ["10.6.0.100-10.15.255.255"]})),
+    # --- dual stack: IPv6 fields ---------------------------------------------------------------------
+    "topology/ipv6 prefix /127": render(["vlans[1].subnet6", "/127 leaves no room", "at most /126"],
+                                        dual_stack({("vlans", 1, "subnet6"): "fd00:100::/127"})),
+    "topology/gateway6 outside subnet6": render(["vlans[2].gateway6", "outside subnet fd00:200::/64",
+                                                 "use an address inside it"],
+                                                dual_stack({("vlans", 2, "gateway6"): "fd00:100::1"})),
+    "topology/subnet6 without gateway6": render(["vlans[1]", "subnet6 without gateway6", "give both"],
+                                                dual_stack({("vlans", 1, "gateway6"): ...})),
+    "topology/a vlan without subnet": render(["vlans[1]: no subnet", "subnet6 + gateway6"],
+                                             dual_stack({("vlans", 1): {"id": 100}})),
+    "topology/an IPv6 subnet as subnet": render(["vlans[1].subnet", "an IPv6 subnet goes in subnet6"],
+                                                dual_stack({("vlans", 1, "subnet"): "fd00:100::/64"})),
+    "topology/ipv6 pool of IPv4 ips": render(["ippools[4].ips", "is IPv4, but the pool's subnet is IPv6", "write '"],
+                                             dual_stack({("ippools", 4, "ips"): ["10.100.0.100-10.100.0.199"]})),
+    "topology/ipv6 pool gateway of the other family": render(
+        ["ippools[4].gateway", "is an IPv4 address", "give an IPv6 gateway"],
+        dual_stack({("ippools", 4, "gateway"): "10.100.0.1"})),
+    "topology/subnet-router anycast in a pool": render(
+        ["ippools[5].ips[0]", "Subnet-Router anycast address of fd00:200::/64", "start it at fd00:200::1"],
+        dual_stack({("ippools", 5, "ips"): ["fd00:200::-fd00:200::ff"]})),
+    "topology/ipv6 range typo": render(["ippools[5].ips[0]", "fd00:2000::1ff is outside subnet fd00:200::/64"],
+                                       dual_stack({("ippools", 5, "ips"): ["fd00:200::100-fd00:2000::1ff"]})),
+    "topology/an ipv6 range of 2^64 addresses": render(
+        ["ippools[4].ips", "18446744073709551360 addresses", "narrow the ranges"],
+        dual_stack({("ippools", 4, "ips"): ["fd00:100::100-fd00:100::ffff:ffff:ffff:ffff"]})),
+    "topology/network with ippool and ippools": render(["networks[1]", "both ippool and ippools", "keep one"],
+                                                       dual_stack({("networks", 1, "ippool"): "vlan100-v4"})),
+    "topology/network with two ipv6 pools": render(
+        ["networks[1].ippools[1]", "second IPv6 pool", "one pool per family"],
+        dual_stack({("networks", 1, "ippools"): ["vlan100-v6", "vlan200-v6"]})),
+    "topology/native vlan without ipv4": render(["vlans[0].subnet", "no IPv4 subnet", "give it subnet + gateway"],
+                                                topology({("vlans", 0, "subnet"): ..., ("vlans", 0, "gateway"): ...},
+                                                         IPV6_ONLY)),
     "topology/pool name too long for a run": render(["ippools[0].name", "at most 43"],
                                                     topology({("ippools", 0, "name"): "p" * 50})),
     "topology/thirty unknown keys": render(["x0: unknown key", "and 27 more errors"],
@@ -178,6 +220,16 @@ CASES = {
     "annotation/networks interface not a string": render(
         ["k8s.v1.cni.cncf.io/networks[0].interface must be a string"],
         annotation(8, "k8s.v1.cni.cncf.io/networks", '[{"name":"macvlan-overlay-vlan100","interface":1}]')),
+    "annotation/ipv6 pool listed under ipv4": render(
+        ["pods[8].annotations", "lists IP pool vlan100-v6 under ipv4", "list it under ipv6"],
+        topology({("pods", 8, "annotations", "ipam.spidernet.io/ippool"): '{"ipv4":["vlan100-v6"]}'}, DUAL_STACK)),
+    "annotation/ipv6 asked on a vlan without subnet6": render(
+        [f"pods[{DUAL}].annotations", "eth0 selects pool vlan100-v6", "VLAN 200 has no IPv6 subnet"],
+        dual_stack({("vlans", 2): {"id": 200, "name": "vlan200", "subnet": "10.200.0.0/24", "gateway": "10.200.0.1"},
+              ("ippools", 5): ..., ("networks", 2, "ippools"): ["vlan200-v4"],
+              ("networks", 5, "ippools"): ["vlan200-v4"],
+              ("pods", DUAL, "annotations", SPIDER): '[{"interface":"eth0","ipv4":["vlan200-v4"],"ipv6":'
+                                                     '["vlan100-v6"]},{"interface":"net1","ipv4":["vlan100-v4"]}]'})),
     "annotation/value not a string": render(["pods[7].annotations.ipam.spidernet.io/ippools", "quote the value"],
                                             annotation(DUAL, SPIDER, [{"interface": "eth0"}])),
     # --- CLI options ---------------------------------------------------------------------------------
@@ -275,6 +327,19 @@ def test_bad_input_is_one_line_naming_field_and_fix(tmp_path, argv, words, files
     left = _new_netns(before_netns, netns) | (links - before_links)
     assert not left, f"left behind: {sorted(left)}"
     assert _files(tmp_path) == before_files, "files created or changed in the working directory"
+
+
+@pytest.mark.parametrize("subnet6", ["fd00:100::/64", "fd00:ab:cd::/64"])
+def test_ipv6_addresses_reach_the_user_verbatim(tmp_path, subnet6):
+    """An IPv6 address in a message is printed as written: groups like :100:, :a:, :ab: or :cd: are no emoji."""
+    gateway6 = subnet6.replace("::/64", "::1")
+    argv, _, files = render([], dual_stack({("vlans", 1, "subnet6"): subnet6, ("vlans", 1, "gateway6"): gateway6,
+                                            ("vlans", 2, "gateway6"): gateway6}))
+    _write_inputs(tmp_path, files)
+    proc = subprocess.run([sys.executable, "-m", "macvlan_conformance.cli", *argv], cwd=tmp_path,
+                          capture_output=True, text=True, errors="replace", timeout=120)
+    assert proc.returncode != 0
+    assert f"vlans[2].gateway6: {gateway6} is outside subnet fd00:200::/64" in proc.stderr, proc.stderr
 
 
 def test_the_corpus_is_large_and_covers_every_kind():
