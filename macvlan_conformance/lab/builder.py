@@ -30,7 +30,7 @@ from .ovs import OvsInstance
 from .state import BondState, InterfaceState, LabState, NodeState, PodState, TrunkPortState, VlanifState
 
 Progress = Callable[[str], None]
-CNI_WORKERS = 4
+CNI_WORKERS = 12
 
 
 def vlanif_mac(vlan_id: int) -> str:
