@@ -128,8 +128,7 @@ class RogueRouterAdvertisement(_Ipv6Fault):
         return f"a rogue router on {node} advertises itself (and prefix {ROGUE_PREFIX}/64) in VLAN {vlan}"
 
     def place(self, t):
-        vlan, node = self._victim(t)
-        return {"kind": "node-vlan", "node": node, "vlan": vlan}  # where the rogue sits
+        return {"kind": "vlan", "vlan": self._victim(t)[0]}  # its advertisements reach the whole VLAN, any node
 
     def _netns(self, target: LabTarget) -> str:
         return f"{target.names.ns_prefix}rogue-ra"

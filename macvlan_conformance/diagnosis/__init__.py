@@ -8,6 +8,11 @@ topology generates (``observations``), follows each case's traffic through the p
 that contradict them (``ranking``). Nothing here knows the fault catalogue: a fault never seen before is
 explained the same way. A healthy run has no diagnosis.
 
+Address families: each record is read as the case of its family (``ip_version``; none: IPv4). Links carry
+every family; what is configured per family (the router's forwarding and filters, gateway addresses, the
+pods' addresses and default routes) is a place per family too, so a failure of IPv6 alone is explained there
+(its place says ``ip_version``) while the IPv4 passes of the same paths contradict the every-family place.
+
 ``place_matches(diagnosed, declared)`` is the match rule the self-test measures with (see its docstring).
 """
 

@@ -56,9 +56,10 @@ class Observation:
     @property
     def label(self) -> str:
         record = self.record
+        tag = f" [ipv{record['ip_version']}]" if record.get("ip_version") not in (None, 4) else ""
         if record.get("src") and record.get("dst"):
-            return f"{record['src']} -> {record['dst']}"
-        return record.get("src") or record["nodeid"]
+            return f"{record['src']} -> {record['dst']}{tag}"
+        return f"{record['src']}{tag}" if record.get("src") else record["nodeid"]
 
 
 def outcome_mode(record: dict, case: ex.Case | None) -> str:
@@ -76,13 +77,13 @@ def outcome_mode(record: dict, case: ex.Case | None) -> str:
     return "wrong" if observed in WRONG_ANSWER else "silent"
 
 
-def _case_index(topology: Topology) -> dict[tuple[str, str, str | None], ex.Case]:
-    """Every probed case of the topology by (check id, source label, destination label or target): what a
-    record carries as ``id``, ``src`` and ``dst``."""
+def _case_index(topology: Topology) -> dict[tuple[str, str, str | None, int], ex.Case]:
+    """Every probed case of the topology by (check id, source label, destination label or target, address
+    family): what a record carries as ``id``, ``src``, ``dst`` and ``ip_version``."""
     index = {}
     for case in checks.all_cases(topology):
         dst = case.dst.label if case.dst is not None else case.target
-        index[(case.check, case.src.label, dst)] = case
+        index[(case.check, case.src.label, dst, case.ip_version)] = case
     return index
 
 
@@ -94,7 +95,7 @@ def read(topology: Topology, records: list[dict]) -> list[Observation]:
     observations = []
     for index, record in enumerate(records):
         check, src = record.get("id"), record.get("src")
-        case = cases.get((check, src, record.get("dst")))
+        case = cases.get((check, src, record.get("dst"), record.get("ip_version") or 4))  # none: before IPv6
         subject = checks.REGISTRY[check].subject if check in checks.REGISTRY else None
         observations.append(Observation(
             index, record, check, case=case,

@@ -7,7 +7,7 @@ A place is a *token*, a tuple naming one part of the network and one way it can 
 | --- | --- |
 | ``("if", pod, ifname)`` | a pod interface is down or detached: nothing goes in or out |
 | ``("if-vlan", pod, ifname)`` | a pod interface sits in another VLAN's broadcast domain |
-| ``("route", pod, ifname)`` | the pod cannot route off its subnet through that interface (default route) |
+| ``("route", pod, ifname, f)`` | the pod cannot route off its subnet through that interface (default route) |
 | ``("if-mode", pod, ifname)`` | the interface's macvlan mode stops siblings on its master talking (not bridge) |
 | ``("net-down" / "net-vlan" / "net-mode" / "net-mtu", network)`` | the same for every interface of a network |
 | ``("node-vlan", node, vid)`` | the VLAN does not cross that node's trunk (switch ports or bond) |
@@ -17,15 +17,25 @@ A place is a *token*, a tuple naming one part of the network and one way it can 
 | ``("member", node, nic)`` | one bond member does not carry traffic: the bond has no redundancy left |
 | ``("port-mtu", node)`` | full-size frames do not cross the node's link to the switch |
 | ``("vlanif", vid)`` / ``("vlanif-mtu", vid)`` | the VLAN's gateway is down / drops full-size frames |
-| ``("gateway-ip", vid)`` | someone else answers (too) for the VLAN's gateway address |
-| ``("router",)`` / ``("router-filter",)`` | the router does not forward / drops every forwarded packet |
-| ``("pair", a, b)`` | the router drops traffic between VLANs a < b (one way suffices: an echo needs both) |
-| ``("pair-1", a, b)`` | the router drops what VLAN a starts towards VLAN b only (a stateful filter) |
+| ``("gateway", vid, f)`` | the vlanif does not hold (answer for) the VLAN's gateway address of family f |
+| ``("gateway-ip", vid, f)`` | someone else answers (too) for the VLAN's gateway address |
+| ``("router", f)`` / ``("router-filter", f)`` | the router does not forward / drops every forwarded packet |
+| ``("icmp-filter", f)`` | the router drops the ICMP it receives, forwards or sends (ICMPv6: Neighbor Discovery too) |
+| ``("pair", a, b, f)`` | the router drops traffic between VLANs a < b (one way suffices: an echo needs both) |
+| ``("pair-1", a, b, f)`` | the router drops what VLAN a starts towards VLAN b only (a stateful filter) |
 | ``("l2-leak", a, b)`` | VLANs a < b are one broadcast domain |
-| ``("address", pod, ifname)`` | another host claims the interface's address |
+| ``("address", pod, ifname, f)`` | another host claims the interface's address |
+| ``("ra", vid)`` | a router advertises itself (IPv6 router advertisements) in the VLAN |
 | ``("overlay",)``, ``("admission",)``, ``("pod", pod)`` | the overlay; the attachment rules; one pod's facts |
 | ``("host-route", pod)`` | the coordinator's veth0 path between the pod and its node (the node's route back) |
 | ``("announce",)`` | gratuitous ARP does not reach other nodes: peers keep a moved address's old MAC |
+
+Address families: links (interfaces, trunks, bonds, ports, macvlan modes, VLAN membership, vlanifs) carry
+both; what is configured per family (the pods' default routes, addresses and gateway addresses, the router's
+forwarding and filters) is a *family-specific* token (``FAMILY_KINDS``), whose last element is the family:
+``None`` for every family, and on a topology of several families (``Paths.dual``) also 4 or 6 for that
+family's own. A result bears on both, so an IPv6-only failure is explained by the family's own token while
+the passes of the other family contradict the token of every family.
 
 A result that *passed* bears on every place that would have made it fail: it contradicts them. A *silent*
 failure bears on the places along its path. A *wrong* answer bears only on the places that can produce
@@ -43,8 +53,16 @@ from ..topology import Topology
 
 Token = tuple
 
+FAMILY_KINDS = frozenset({"route", "gateway", "gateway-ip", "router", "router-filter", "icmp-filter", "pair",
+                          "pair-1", "address"})
+
 _ALREADY_DOWN = re.compile(r"(\S+) was already down before the check")
 _LEAKED = re.compile(r"leaked to (.+)$")
+
+
+def family(token: Token) -> int | None:
+    """The family a token is specific to (4, 6); None for a link, or a family-specific token of every family."""
+    return token[-1] if token[0] in FAMILY_KINDS else None
 
 
 class Paths:
@@ -58,6 +76,17 @@ class Paths:
             self.by_pod.setdefault(e.pod, []).append(e)
         self.native = topology.switch.native_vlan
         self.members = {n.name: list(n.bond.members) for n in topology.nodes}
+        self.dual = len(topology.ip_families) > 1
+
+    # --- families -------------------------------------------------------------------------------
+    def af(self, *token, family: int) -> set[Token]:
+        """A family-specific element: the token of every family, and (several families) that of ``family``."""
+        return {(*token, None), (*token, family)} if self.dual else {(*token, None)}
+
+    def own(self, *token, family: int) -> set[Token]:
+        """A family-specific element whose every-family token is another place's (a vlanif's gateway address:
+        the vlanif): that of ``family`` alone, on a topology of several families."""
+        return {(*token, family)} if self.dual else set()
 
     # --- segments -------------------------------------------------------------------------------
     def l2(self, a: ex.Endpoint, b: ex.Endpoint) -> set[Token]:
@@ -74,26 +103,33 @@ class Paths:
         tokens = {("node", node)}
         return tokens | {("node-vlan", node, vlan)} if vlan is not None else tokens
 
-    def gateway(self, a: ex.Endpoint) -> set[Token]:
-        """An interface to its VLAN's vlanif: out of the pod, over its node's trunk, to the switch."""
-        return {("if", a.pod, a.ifname), ("if-vlan", a.pod, a.ifname), ("vlanif", a.vlan)} | self.trunk(a.node, a.vlan)
+    def gateway(self, a: ex.Endpoint, f: int = 4) -> set[Token]:
+        """An interface to its VLAN's vlanif in family ``f``: out of the pod, over its node's trunk, to the
+        switch, and the vlanif's gateway address of that family."""
+        return ({("if", a.pod, a.ifname), ("if-vlan", a.pod, a.ifname), ("vlanif", a.vlan)}
+                | self.trunk(a.node, a.vlan) | self.own("gateway", a.vlan, family=f))
 
-    def routed(self, a: ex.Endpoint, b: ex.Endpoint) -> set[Token]:
-        """An echo between VLANs: each end to its own vlanif, the router's forwarding both ways, and each
-        pod's default route (the reply goes off-subnet too)."""
+    def routed(self, a: ex.Endpoint, b: ex.Endpoint, f: int = 4) -> set[Token]:
+        """An echo between VLANs: each end to its own vlanif, the router's forwarding (and filters) both ways,
+        and each pod's default route (the reply goes off-subnet too), all in family ``f``."""
         low, high = sorted((a.vlan, b.vlan))
-        return self.gateway(a) | self.gateway(b) | {
-            ("router",), ("router-filter",), ("pair", low, high), ("pair-1", a.vlan, b.vlan),
-            ("route", a.pod, a.ifname), ("route", b.pod, b.ifname)}
+        return (self.gateway(a, f) | self.gateway(b, f) | self.af("router", family=f)
+                | self.af("router-filter", family=f) | self.af("icmp-filter", family=f)
+                | self.af("pair", low, high, family=f) | self.af("pair-1", a.vlan, b.vlan, family=f)
+                | self.af("route", a.pod, a.ifname, family=f) | self.af("route", b.pod, b.ifname, family=f))
 
-    def ttl(self, a: ex.Endpoint, b: ex.Endpoint) -> set[Token]:
+    def ttl(self, a: ex.Endpoint, b: ex.Endpoint, f: int = 4) -> set[Token]:
         """A TTL=1 probe: to the source's vlanif, which must route towards the destination's VLAN (a down
-        vlanif there takes its route away) and forward at all; it expires before any forwarding filter."""
-        return self.gateway(a) | {("vlanif", b.vlan), ("router",), ("route", a.pod, a.ifname)}
+        vlanif there, or its gateway address of the family missing, takes its route away), forward at all and
+        send time-exceeded (ICMP); it expires before any forwarding filter."""
+        return (self.gateway(a, f) | {("vlanif", b.vlan)} | self.own("gateway", b.vlan, family=f)
+                | self.af("router", family=f) | self.af("icmp-filter", family=f)
+                | self.af("route", a.pod, a.ifname, family=f))
 
-    def mtu(self, a: ex.Endpoint) -> set[Token]:
-        """A full-size DF ping to the gateway: the gateway path, and every MTU along it."""
-        return self.gateway(a) | {("port-mtu", a.node), ("vlanif-mtu", a.vlan), ("if-mtu", a.pod, a.ifname)}
+    def mtu(self, a: ex.Endpoint, f: int = 4) -> set[Token]:
+        """A full-size DF ping (ICMP) to the gateway: the gateway path, and every MTU along it."""
+        return self.gateway(a, f) | self.af("icmp-filter", family=f) | {
+            ("port-mtu", a.node), ("vlanif-mtu", a.vlan), ("if-mtu", a.pod, a.ifname)}
 
     def overlay(self, a: ex.Endpoint, b: ex.Endpoint) -> set[Token]:
         """Overlay eth0 to eth0: across nodes it rides the nodes' own addresses on the native VLAN."""

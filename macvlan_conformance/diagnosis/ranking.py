@@ -6,7 +6,7 @@ the passed results that bear on it (a place that is broken cannot carry a pass).
 the ranking starts over on the failures left, until all are explained or no place explains any of them
 without being contradicted more than it is supported: those failures are left unexplained, and said so.
 Between places that score the same, the one the records name themselves wins (a drill that found its
-member down), then the most specific (the fewest results through it), then ``places.PREFERENCE``.
+member down), then the most specific (the fewest results through it), then ``places.preference``.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def rank(observations: list[Observation], paths: Paths) -> list[Cause]:
         scored = [c for c in found.values() if c.explained(remaining) and c.score(remaining) > 0]
         if not scored:
             break
-        best = max(scored, key=lambda c: (*key(c), -places.PREFERENCE.index(c.token[0])))
+        best = max(scored, key=lambda c: (*key(c), *(-rank for rank in places.preference(c.token))))
         explained = best.explained(remaining)
         ties = [c for c in scored if c is not best and key(c) == key(best) and c.explained(remaining) == explained]
         causes.append(Cause(best, explained, ties))

@@ -15,6 +15,7 @@ from .observations import Observation
 from .paths import _ALREADY_DOWN, _LEAKED, Paths, Token
 
 _IFNAME_PROBLEM = re.compile(r"(?:^|;\s*)([A-Za-z0-9][A-Za-z0-9_.-]*): ")
+_DEFENDED_BY_OTHERS = re.compile(r"defended by \[")     # addressing.dad: a DAD probe answered by another MAC too
 
 
 def bearing(obs: Observation, paths: Paths) -> set[Token]:
@@ -73,36 +74,74 @@ def _routed(obs, case: ex.Case, paths: Paths) -> set[Token]:
     """Expected reachable: the routed path. Expected blocked (a VLAN without vlanif): its control's L2
     path, and when it breaches, the router or a vlanif where the topology has none."""
     if case.expected != Verdict.BLOCKED:
-        return paths.routed(case.src, case.dst)
+        return paths.routed(case.src, case.dst, case.ip_version)
     if obs.mode == "wrong":
-        return {("router",), ("vlanif", case.src.vlan), ("vlanif", case.dst.vlan)}
+        return paths.af("router", family=case.ip_version) | {("vlanif", case.src.vlan), ("vlanif", case.dst.vlan)}
     return paths.l2(case.control.src, case.control.dst)
 
 
 def _ttl(obs, case: ex.Case, paths: Paths) -> set[Token]:
-    return paths.ttl(case.src, case.dst)
+    return paths.ttl(case.src, case.dst, case.ip_version)
 
 
 def _gateway(obs, case: ex.Case, paths: Paths) -> set[Token]:
     """ARP for the gateway: the path to the vlanif; answered by another MAC, the asker sits in another
-    VLAN or someone else holds the gateway's address. Without vlanif: the control's path, or a breach."""
-    vlan = case.params.get("vlan", case.src.vlan)
+    VLAN or someone else holds the gateway's address. Without vlanif: the control's path, or a breach. IPv6
+    asks by Neighbor Solicitation: ICMPv6, which a filter on the router drops too."""
+    vlan, f = case.params.get("vlan", case.src.vlan), case.ip_version
+    claim = paths.af("gateway-ip", vlan, family=f)
     if case.control is None:
         if obs.mode == "wrong":
-            return {("if-vlan", case.src.pod, case.src.ifname), ("gateway-ip", vlan)}
-        return paths.gateway(case.src) | ({("gateway-ip", vlan)} if obs.passed else set())
+            return {("if-vlan", case.src.pod, case.src.ifname)} | claim
+        nd = paths.af("icmp-filter", family=f) if f == 6 else set()
+        return paths.gateway(case.src, f) | nd | (claim if obs.passed else set())
     if obs.mode == "wrong":
-        return {("gateway-ip", vlan), ("vlanif", vlan), ("if-vlan", case.src.pod, case.src.ifname)}
+        return claim | {("vlanif", vlan), ("if-vlan", case.src.pod, case.src.ifname)}
     return paths.l2(case.control.src, case.control.dst)
+
+
+def _ra(obs, case: ex.Case, paths: Paths) -> set[Token]:
+    """Router advertisements: a pod that learned a route or address from one heard a router advertising
+    in its broadcast domain (its VLAN's, or another's it sits in); the control (its own subnet route seen)
+    fails when the interface is down. A pass shows the VLAN free of router advertisements."""
+    e, vlan = case.src, case.params.get("vlan", case.src.vlan)
+    if obs.mode == "wrong":
+        return {("ra", vlan), ("if-vlan", e.pod, e.ifname)}
+    return {("if", e.pod, e.ifname)} | ({("ra", vlan)} if obs.passed else set())
 
 
 def _unique_ip(obs, case: ex.Case, paths: Paths) -> set[Token]:
     """ARP for a pod's address from a peer: the L2 path; answered by several or another MAC, a duplicate
     address or an asker in another broadcast domain."""
-    claim = ("address", case.dst.pod, case.dst.ifname)
+    claim = paths.af("address", case.dst.pod, case.dst.ifname, family=case.ip_version)
     if obs.mode == "wrong":
-        return {claim, ("if-vlan", case.src.pod, case.src.ifname)}
-    return paths.l2(case.src, case.dst) | ({claim} if obs.passed else set())
+        return claim | {("if-vlan", case.src.pod, case.src.ifname)}
+    return paths.l2(case.src, case.dst) | (claim if obs.passed else set())
+
+
+def _dad(obs, case: ex.Case, paths: Paths) -> set[Token]:
+    """IPv6 duplicate address detection: the interface's own addresses, and a peer's DAD probe defended by the
+    interface alone. Each problem a failure names bears on its own places: an address dadfailed, or a probe
+    defended by another MAC too, on the claim; a probe defended by nobody on the L2 path between the two; an
+    address left tentative (DAD never ended: no carrier) on the interface; DAD switched off on no place of the
+    network. A pass (or a failure that names nothing) bears on the path and the claim."""
+    e, peer = case.src, paths.endpoint(case.params.get("peer") or "")
+    claim = paths.af("address", e.pod, e.ifname, family=case.ip_version)
+    path = {("if", e.pod, e.ifname)} | (paths.l2(peer, e) if peer is not None else set())
+    detail = obs.record.get("detail") or ""
+    if obs.passed or not detail:
+        return path | claim
+    return set().union(*(_dad_problem(problem, e, path, claim) for problem in detail.split("; ")))
+
+
+def _dad_problem(problem: str, e: ex.Endpoint, path: set[Token], claim: set[Token]) -> set[Token]:
+    if _DEFENDED_BY_OTHERS.search(problem) or "dadfailed" in problem:
+        return claim
+    if "defended by nobody" in problem:
+        return path
+    if "tentative" in problem:
+        return {("if", e.pod, e.ifname)}
+    return set() if "detection is off" in problem else path | claim
 
 
 def _cross_arp(obs, case: ex.Case, paths: Paths) -> set[Token]:
@@ -170,13 +209,23 @@ def _host(obs, case: ex.Case, paths: Paths) -> set[Token]:
     if case.expected == Verdict.REACHABLE_L2:
         return {("if", src.pod, src.ifname), ("if-vlan", src.pod, src.ifname)} | paths.trunk(src.node, native) \
             | paths.trunk(node, native)
-    low, high = sorted((src.vlan, native))
-    return paths.gateway(src) | paths.trunk(node, native) | {
-        ("vlanif", native), ("router",), ("router-filter",), ("pair", low, high), ("route", src.pod, src.ifname)}
+    low, high, f = *sorted((src.vlan, native)), case.ip_version
+    return (paths.gateway(src, f) | paths.trunk(node, native) | {("vlanif", native)}
+            | paths.own("gateway", native, family=f) | paths.af("router", family=f)
+            | paths.af("router-filter", family=f) | paths.af("icmp-filter", family=f)
+            | paths.af("pair", low, high, family=f) | paths.af("route", src.pod, src.ifname, family=f))
+
+
+def _service(obs, case: ex.Case, paths: Paths) -> set[Token]:
+    """The cluster's Service: through veth0, the coordinator's path to the node; from an overlay eth0, the
+    overlay (the node's own Service rules)."""
+    if case.params.get("dev") == "veth0":
+        return {("host-route", case.src.pod)}
+    return {("overlay",), ("if", case.src.pod, case.src.ifname)}
 
 
 def _mtu(obs, case: ex.Case, paths: Paths) -> set[Token]:
-    return paths.mtu(case.src)
+    return paths.mtu(case.src, case.ip_version)
 
 
 def _overlay(obs, case: ex.Case, paths: Paths) -> set[Token]:
@@ -188,15 +237,15 @@ CASE_RULES = {
     "inter-vlan.ttl-expiry": _ttl, "gateway.arp": _gateway, "addressing.unique-ip": _unique_ip,
     "isolation.cross-vlan-arp": _cross_arp, "isolation.broadcast": _broadcast, "isolation.own-master": _own_master,
     "mtu.df-ping": _mtu, "overlay.coexistence": _overlay, "addressing.ip-reuse": _ip_reuse,
-    "host.node-reachability": _host,
+    "host.node-reachability": _host, "addressing.dad": _dad, "gateway.ra": _ra, "services.cluster-ip": _service,
 }
 
 
 # --- facts and drills ------------------------------------------------------------------------------
 def _pod_facts(obs: Observation, paths: Paths) -> set[Token]:
     """A pod's facts: allocation bears on each interface (link, VLAN, mode, MTU, the default route of the
-    interface that carries it); a failure naming interfaces bears on those alone. network-status on the
-    pod's annotations."""
+    interface that carries it, per family); a failure naming interfaces bears on those alone. network-status
+    on the pod's annotations."""
     if obs.check != "allocation.interfaces":
         return {("pod", obs.pod)}
     named = {t[2] for t in direct(obs)}
@@ -207,7 +256,7 @@ def _pod_facts(obs: Observation, paths: Paths) -> set[Token]:
         tokens |= {("if", e.pod, e.ifname), ("if-vlan", e.pod, e.ifname), ("if-mode", e.pod, e.ifname),
                    ("if-mtu", e.pod, e.ifname)}
         if e.macvlan and e.default:
-            tokens.add(("route", e.pod, e.ifname))
+            tokens = tokens.union(*(paths.af("route", e.pod, e.ifname, family=f) for f in e.families))
     return tokens
 
 

@@ -5,8 +5,11 @@ It is written independently of ``macvlan_conformance.diagnosis``: it knows nothi
 only how frames move. A frame leaves a pod interface that is up into the broadcast domain of the VLAN
 its master is really in; on one node, siblings of a master in bridge mode switch it between them; across
 nodes it needs both nodes' trunks to carry that VLAN; a vlanif that is up answers ARP for any address
-the router owns (Linux's default); the router forwards when forwarding is on and no filter drops the
-packet; a reply needs the way back. The records it writes have the shape fixtures/results.py writes.
+the router owns (Linux's default; IPv6 Neighbor Discovery answers for the vlanif's own addresses only);
+the router forwards when forwarding is on and no filter drops the packet; a reply needs the way back.
+Routing is per address family (each case probes one, ``Case.ip_version``): forwarding, filters, the
+gateway addresses, the pods' default routes and addresses; links carry every family. The records it
+writes have the shape fixtures/results.py writes.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ FULL = 1500
 
 @dataclass
 class Net:
-    """The state of the network: healthy unless a field says otherwise."""
+    """The state of the network: healthy unless a field says otherwise. A field of a family-specific element
+    (a filter, a claim, a default route) holds it for every family, or (its entries' last item) for one."""
 
     down: set = field(default_factory=set)             # "pod/ifname" links down
     elsewhere: dict = field(default_factory=dict)      # "pod/ifname" -> the VLAN it is really in
-    no_default_route: set = field(default_factory=set)  # pods
+    no_default_route: set = field(default_factory=set)  # pods, or (pod, family)
     private: set = field(default_factory=set)          # "pod/ifname" attached in private mode
     members_down: set = field(default_factory=set)     # (node, nic)
     trunk_without: set = field(default_factory=set)    # (node, vid): not on that node's switch ports
@@ -35,13 +39,23 @@ class Net:
     vlanifs_down: set = field(default_factory=set)     # vids
     extra_vlanifs: set = field(default_factory=set)    # vids routed although the topology gives them no vlanif
     forwarding: bool = True
-    drops: set = field(default_factory=set)            # (src vid, dst vid): stateless forward filter
-    new_drops: set = field(default_factory=set)        # (src vid, dst vid): drops only what src starts
+    forwarding_off: set = field(default_factory=set)   # families the router does not forward
+    icmp_filtered: set = field(default_factory=set)    # families whose ICMP the router drops (ICMPv6: ND too)
+    gateways_missing: set = field(default_factory=set)  # (vid, family): the vlanif lacks that gateway address
+    drops: set = field(default_factory=set)            # (src vid, dst vid[, family]): stateless forward filter
+    new_drops: set = field(default_factory=set)        # (src vid, dst vid[, family]): drops only what src starts
     port_mtu: dict = field(default_factory=dict)       # node -> MTU of its link to the switch
     vlanif_mtu: dict = field(default_factory=dict)     # vid -> MTU
-    claimed: dict = field(default_factory=dict)        # "pod/ifname" -> node of a host claiming its IP too
+    claimed: dict = field(default_factory=dict)        # "pod/ifname" or ("pod/ifname", family) -> node of a host
+                                                       # claiming its address too
     announcements_dropped: bool = False                 # gratuitous ARP does not leave its node
     host_route_missing: set = field(default_factory=set)  # pods whose node lost the coordinator's route back
+    rogue_ra: set = field(default_factory=set)          # vids where a router advertises itself (IPv6)
+
+
+def holds(entries, item: tuple, f: int) -> bool:
+    """Whether ``entries`` hold ``item`` for every family or for family ``f``."""
+    return item in entries or (*item, f) in entries
 
 
 class Sim:
@@ -70,30 +84,41 @@ class Sim:
             return a.key not in self.n.private and b.key not in self.n.private
         return self.carries(a.node, self.vlan(a)) and self.carries(b.node, self.vlan(b))
 
-    def to_vlanif(self, a, size: int = 0) -> bool:
-        """a's frames reach the vlanif of the VLAN a really is in (and back)."""
+    def to_vlanif(self, a, size: int = 0, f: int = 4) -> bool:
+        """a's frames reach the vlanif of the VLAN a really is in (and back), which holds its gateway of ``f``."""
         vid = self.vlan(a)
-        ok = self.up(a) and vid in self.routed and vid not in self.n.vlanifs_down and self.carries(a.node, vid)
+        ok = self.up(a) and vid in self.routed and vid not in self.n.vlanifs_down and self.carries(a.node, vid) \
+            and (vid, f) not in self.n.gateways_missing
         return ok and size <= min(self.n.port_mtu.get(a.node, FULL), self.n.vlanif_mtu.get(vid, FULL))
 
-    def gateway_mac_owner(self, a) -> int | None:
-        """Who answers a's ARP for its gateway: the vlanif of the VLAN a really is in (the router answers
-        for any of its addresses), or nobody."""
-        return self.vlan(a) if self.to_vlanif(a) else None
+    def gateway_mac_owner(self, a, f: int = 4) -> int | None:
+        """Who answers a's ARP (IPv6: Neighbor Solicitation) for its gateway: the vlanif of the VLAN a really is
+        in (for IPv4 the router answers for any of its addresses, for IPv6 for the vlanif's own), or nobody."""
+        if f == 6 and (6 in self.n.icmp_filtered or self.vlan(a) != a.vlan):
+            return None
+        return self.vlan(a) if self.to_vlanif(a, f=f) else None
 
-    def routed_ok(self, a, b, first: bool = True) -> bool:
-        """An echo a -> b and its reply: both ends in their own VLAN, default routes, vlanifs, forwarding."""
-        ends = all(e.pod not in self.n.no_default_route and self.vlan(e) == e.vlan and self.to_vlanif(e)
-                   for e in (a, b))
-        filters = (a.vlan, b.vlan) not in self.n.drops and (b.vlan, a.vlan) not in self.n.drops
-        return ends and self.n.forwarding and filters and (a.vlan, b.vlan) not in self.n.new_drops
+    def has_route(self, e, f: int) -> bool:
+        return e.pod not in self.n.no_default_route and (e.pod, f) not in self.n.no_default_route
 
-    def answers(self, asker, target) -> list[str]:
-        """The interfaces answering asker's ARP for target's address: target, its pod's other interfaces
-        in the asker's domain (Linux answers for any of its addresses), a host claiming it too."""
+    def forwards(self, f: int, icmp: bool = True) -> bool:
+        """The router forwards family ``f`` (an ICMP packet: unless its ICMP is filtered)."""
+        return self.n.forwarding and f not in self.n.forwarding_off and not (icmp and f in self.n.icmp_filtered)
+
+    def routed_ok(self, a, b, f: int = 4) -> bool:
+        """An echo a -> b and its reply in family ``f``: both ends in their own VLAN, default routes, vlanifs,
+        forwarding, no filter."""
+        ends = all(self.has_route(e, f) and self.vlan(e) == e.vlan and self.to_vlanif(e, f=f) for e in (a, b))
+        filters = not holds(self.n.drops, (a.vlan, b.vlan), f) and not holds(self.n.drops, (b.vlan, a.vlan), f)
+        return ends and self.forwards(f) and filters and not holds(self.n.new_drops, (a.vlan, b.vlan), f)
+
+    def answers(self, asker, target, f: int = 4) -> list[str]:
+        """The interfaces answering asker's ARP (IPv6: Neighbor Solicitation) for target's address of ``f``:
+        target, its pod's other interfaces in the asker's domain (Linux answers for any of its addresses), a
+        host claiming it too."""
         found = [e.key for e in self.eps.values() if e.pod == target.pod and e.vlan is not None
                  and self.l2(asker, e)]
-        claimer = self.n.claimed.get(target.key)
+        claimer = self.n.claimed.get(target.key) or self.n.claimed.get((target.key, f))
         same_domain = claimer == asker.node or (self.carries(asker.node, target.vlan)
                                                 and self.carries(claimer or asker.node, target.vlan))
         if claimer and self.up(asker) and self.vlan(asker) == target.vlan and same_domain:
@@ -118,28 +143,29 @@ class Sim:
     _intra_vlan_cross_node = _intra_vlan_same_node
 
     def _inter_vlan_routed(self, c):
+        f = c.ip_version
         if c.expected == Verdict.BLOCKED:
-            return self._negative(self.routed_ok(c.src, c.dst), self.l2(c.control.src, c.control.dst),
+            return self._negative(self.routed_ok(c.src, c.dst, f), self.l2(c.control.src, c.control.dst),
                                   Verdict.REACHABLE_ROUTED)
-        if c.src.pod in self.n.no_default_route:
+        if not self.has_route(c.src, f):
             return "failed", Verdict.NO_ROUTE.value, {}
         if not self.up(c.src):
             return self._echo(False, c.src)
-        return ("passed", "", {}) if self.routed_ok(c.src, c.dst) else ("failed", Verdict.BLOCKED.value, {})
+        return ("passed", "", {}) if self.routed_ok(c.src, c.dst, f) else ("failed", Verdict.BLOCKED.value, {})
 
     def _inter_vlan_ttl_expiry(self, c):
-        a = c.src
-        if a.pod in self.n.no_default_route:
+        a, f = c.src, c.ip_version
+        if not self.has_route(a, f):
             return "failed", Verdict.NO_ROUTE.value, {}
-        ok = self.vlan(a) == a.vlan and self.to_vlanif(a) and self.n.forwarding \
-            and c.dst.vlan not in self.n.vlanifs_down
+        ok = self.vlan(a) == a.vlan and self.to_vlanif(a, f=f) and self.forwards(f) \
+            and c.dst.vlan not in self.n.vlanifs_down and (c.dst.vlan, f) not in self.n.gateways_missing
         return ("passed", "", {}) if ok else self._echo(False, a)
 
     def _gateway_arp(self, c):
         if c.control is not None:
-            return self._negative(self.to_vlanif(c.src), self.l2(c.control.src, c.control.dst),
+            return self._negative(self.to_vlanif(c.src, f=c.ip_version), self.l2(c.control.src, c.control.dst),
                                   Verdict.ARP_FROM_VLANIF)
-        owner = self.gateway_mac_owner(c.src)
+        owner = self.gateway_mac_owner(c.src, c.ip_version)
         if owner == c.src.vlan:
             return "passed", "", {}
         if owner is not None:
@@ -147,12 +173,34 @@ class Sim:
         return self._echo(False, c.src)
 
     def _addressing_unique_ip(self, c):
-        found = self.answers(c.src, c.dst)
+        found = self.answers(c.src, c.dst, c.ip_version)
         if found == [c.dst.key]:
             return "passed", "", {}
         if found:
             return "failed", Verdict.ARP_OTHER.value, {"detail": f"answered by {found}"}
         return self._echo(False, c.src)
+
+    def _addressing_dad(self, c):
+        """The interface's address is tentative while its link is down; a peer's DAD probe is defended by
+        whoever answers a Neighbor Solicitation for it."""
+        e, peer = c.src, self.eps.get(c.params["peer"] or "")
+        if not self.up(e):
+            return "failed", Verdict.MISMATCH.value, {"detail": f"fd00::{e.pod} is tentative"}
+        if peer is None:
+            return "passed", "", {}
+        found = self.answers(peer, e, 6)
+        if found == [e.key]:
+            return "passed", "", {}
+        return "failed", Verdict.MISMATCH.value, {
+            "detail": f"a DAD probe for fd00::{e.pod} from {peer.key} was defended by {found or 'nobody'} "
+                      f"(expected {[e.key]})"}
+
+    def _gateway_ra(self, c):
+        """A router advertising in the VLAN the interface really is in teaches it a route."""
+        e = c.src
+        heard = self.up(e) and self.vlan(e) in self.n.rogue_ra
+        return self._negative(heard, self.up(e), Verdict.MISMATCH,
+                              {"detail": "route ::/0 via fe80::bad from a router advertisement"})
 
     def _negative(self, breached: bool, control_ok: bool, seen: Verdict, extra: dict | None = None):
         if breached:
@@ -164,7 +212,7 @@ class Sim:
     def _isolation_cross_vlan_arp(self, c):
         if not self.up(c.src):
             return self._echo(False, c.src)
-        return self._negative(bool(self.answers(c.src, c.dst)), self.l2(c.control.src, c.control.dst),
+        return self._negative(bool(self.answers(c.src, c.dst, c.ip_version)), self.l2(c.control.src, c.control.dst),
                               Verdict.ARP_REPLY)
 
     def _isolation_broadcast(self, c):
@@ -199,18 +247,19 @@ class Sim:
         if c.expected == Verdict.REACHABLE_L2:
             ok = self.up(a) and self.vlan(a) == native and self.carries(a.node, native) and self.carries(node, native)
             return ("passed", "", {}) if ok else ("failed", Verdict.BLOCKED.value, {})
-        ok = (a.pod not in self.n.no_default_route and self.vlan(a) == a.vlan and self.to_vlanif(a)
-              and self.n.forwarding and native not in self.n.vlanifs_down and self.carries(node, native)
-              and (a.vlan, native) not in self.n.drops and (native, a.vlan) not in self.n.drops
-              and (a.vlan, native) not in self.n.new_drops)
+        f = c.ip_version
+        ok = (self.has_route(a, f) and self.vlan(a) == a.vlan and self.to_vlanif(a, f=f) and self.forwards(f)
+              and native not in self.n.vlanifs_down and (native, f) not in self.n.gateways_missing
+              and self.carries(node, native) and not holds(self.n.drops, (a.vlan, native), f)
+              and not holds(self.n.drops, (native, a.vlan), f) and not holds(self.n.new_drops, (a.vlan, native), f))
         return ("passed", "", {}) if ok else ("failed", Verdict.BLOCKED.value, {})
 
     def _services_cluster_ip(self, c):
         return ("failed", Verdict.BLOCKED.value, {}) if c.src.pod in self.n.host_route_missing else ("passed", "", {})
 
     def _mtu_df_ping(self, c):
-        a = c.src
-        ok = self.vlan(a) == a.vlan and self.to_vlanif(a, size=c.params["mtu"])
+        a, f = c.src, c.ip_version
+        ok = self.vlan(a) == a.vlan and self.to_vlanif(a, size=c.params["mtu"], f=f) and f not in self.n.icmp_filtered
         return ("passed", "", {}) if ok else ("failed", Verdict.MISMATCH.value, {"detail": "DF ping failed"})
 
     def _overlay_coexistence(self, c):
@@ -228,8 +277,8 @@ class Sim:
                 problems.append(f"{e.ifname}: parent ifindex 21, expected 22")
             if e.key in self.n.private:
                 problems.append(f"{e.ifname}: mode private, expected bridge")
-            if e.macvlan and e.default and pod in self.n.no_default_route:
-                problems.append(f"{e.ifname}: no default route (routes: [])")
+            for f in (f for f in e.families if e.macvlan and e.default and not self.has_route(e, f)):
+                problems.append(f"{e.ifname}: no {'IPv6 ' if f == 6 else ''}default route (routes: [])")
         if problems:
             return "failed", Verdict.MISMATCH.value, {"detail": "; ".join(problems)}
         return "passed", "", {}
@@ -251,11 +300,12 @@ def records(topology: Topology, net: Net | None = None) -> list[dict]:
     sim = Sim(topology, net or Net())
     out = []
 
-    def add(check, subject, src, dst, result):
+    def add(check, subject, src, dst, result, ip_version=None):
         outcome, observed, extra = result
         expected = "matches" if subject != "case" else None
-        param = f"{subject}/{src}" + (f" -> {dst}" if dst else "")
-        out.append({"id": check, "nodeid": f"suites/test_sim.py::test_{check}[{param}]",
+        tag = f" [ipv{ip_version}]" if ip_version not in (None, 4) else ""
+        param = f"{subject}/{src}" + (f" -> {dst}" if dst else "") + tag
+        out.append({"id": check, "nodeid": f"suites/test_sim.py::test_{check}[{param}]", "ip_version": ip_version,
                     "outcome": outcome, "src": src, "dst": dst, "expected": expected,
                     "observed": observed or expected or "as expected", "control": None,
                     "detail": extra.get("detail", ""), "evidence": extra.get("evidence", {})})
@@ -264,7 +314,7 @@ def records(topology: Topology, net: Net | None = None) -> list[dict]:
         add("allocation.interfaces", "pod", pod.name, None, sim.allocation(pod.name))
         add("network-status.consistent", "pod", pod.name, None, ("passed", "", {}))
     for c in checks.all_cases(topology):
-        add(c.check, "case", c.src.label, c.dst.label if c.dst else c.target, sim.case(c))
+        add(c.check, "case", c.src.label, c.dst.label if c.dst else c.target, sim.case(c), c.ip_version)
         out[-1]["expected"] = c.expected.value
     through = {n for c in ex.bond_path_cases(topology) for n in (c.src.node, c.dst.node)}
     for node in topology.nodes:

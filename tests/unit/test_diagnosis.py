@@ -3,8 +3,8 @@
 Three kinds of evidence that the rules reason from the topology and are not tuned to the fault catalogue:
 the self-test's real runs on the reference lab (tests/data/diagnosis-reference.json); faults the catalogue
 never stages, synthesized on the reference, minimal, scale and a three-node topology by a small network
-simulator written apart from the diagnosis (``netsim``); and a sweep over every place of the reference
-topology. Each asserts the place of the first cause.
+simulator written apart from the diagnosis (``netsim``), on dual-stack and IPv6-only topologies too; and a
+sweep over every place of a topology. Each asserts the place of the first cause.
 """
 
 import copy
@@ -13,14 +13,14 @@ import json
 import pytest
 import yaml
 
-from macvlan_conformance import diagnosis, faults
+from macvlan_conformance import checks, diagnosis, faults
 from macvlan_conformance import expectations as ex
-from macvlan_conformance.diagnosis import diagnose, place_matches, unexplained
+from macvlan_conformance.diagnosis import diagnose, place_matches, rules, unexplained
 from macvlan_conformance.report import schema
 from macvlan_conformance.topology import load_topology, parse_topology
 
 from ..conftest import ROOT, TOPOLOGIES
-from .netsim import Net, records
+from .netsim import Net, Sim, records
 
 DATA = ROOT / "tests" / "data"
 
@@ -179,7 +179,8 @@ def _single_interface_networks(topology):
 
 
 def _places(topology):
-    """Every place of the topology with a fault there (the sweep)."""
+    """Every place of the topology with a fault there (the sweep), and every family-specific one per family."""
+    yield from _family_places(topology)
     for vid in topology.routed_vlans:
         yield {"kind": "vlanif", "vlan": vid}, Net(vlanifs_down={vid})
     for a in topology.routed_vlans:
@@ -200,7 +201,33 @@ def _places(topology):
         yield where, Net(elsewhere={e.key: other})
 
 
-@pytest.mark.parametrize("name", ["reference", "minimal"])
+def _family_places(topology):
+    """The router, gateway addresses, filters, addresses and default routes of one family broken: on a topology
+    of several families the place names the family (``ip_version``), on one of a single family it need not."""
+    dual = len(topology.ip_families) > 1
+
+    def at_family(place: dict, f: int) -> dict:
+        return {**place, "ip_version": f} if dual else place
+
+    for f in topology.ip_families:
+        yield at_family({"kind": "router"}, f), Net(forwarding_off={f})
+        yield at_family({"kind": "router"}, f), Net(icmp_filtered={f})
+        for vid in (v for v in topology.routed_vlans if f in topology.vlan(v).families):
+            yield at_family({"kind": "vlanif", "vlan": vid}, f), Net(gateways_missing={(vid, f)})
+        for a, b in ((a, b) for a in topology.routed_vlans for b in topology.routed_vlans if a != b):
+            yield at_family({"kind": "vlan-pair", "src_vlan": a, "dst_vlan": b}, f), Net(new_drops={(a, b, f)})
+        for e in (e for e in ex.endpoints(topology) if e.macvlan and f in e.families):
+            yield (at_family({"kind": "address", "pod": e.pod, "ifname": e.ifname}, f),
+                   Net(claimed={(e.key, f): topology.nodes[-1].name}))
+            if e.default:
+                yield (at_family({"kind": "pod-interface", "pod": e.pod, "ifname": e.ifname}, f),
+                       Net(no_default_route={(e.pod, f)}))
+    if 6 in topology.ip_families:
+        for vid in topology.routed_vlans:
+            yield {"kind": "vlan", "vlan": vid}, Net(rogue_ra={vid})
+
+
+@pytest.mark.parametrize("name", ["reference", "minimal", "dual-stack", "ipv6-only"])
 def test_a_fault_at_any_place_of_the_topology_is_diagnosed_there(name):
     """A place that the runs cannot tell from another (the same records fail, the same pass) may be named as
     that other place: on the one-node minimal topology, VLAN 1 missing from worker1's trunk and vlanif 1 down
@@ -267,9 +294,114 @@ def test_faults_on_the_scale_topology(net, place):
     assert_at(first(topology, net), place)
 
 
-def test_healthy_synthetic_runs_have_no_diagnosis(reference, three_nodes):
-    for topology in (reference, three_nodes, load_topology(TOPOLOGIES / "minimal.yaml")):
+def test_healthy_synthetic_runs_have_no_diagnosis(reference, three_nodes, dual_stack):
+    for topology in (reference, three_nodes, dual_stack, *(load_topology(TOPOLOGIES / f"{name}.yaml")
+                                                           for name in ("minimal", "ipv6-only"))):
         assert diagnose(topology, records(topology)) == []
+
+
+def test_every_probed_check_is_simulated_and_has_a_rule():
+    """A check the diagnosis has no rule for bears on nothing: its failures are left unexplained."""
+    for check in checks.case_checks():
+        assert hasattr(Sim, "_" + check.id.replace(".", "_").replace("-", "_")), f"netsim does not simulate {check.id}"
+        assert check.id in rules.CASE_RULES, f"the diagnosis has no rule for {check.id}"
+
+
+# --- address families ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dual_stack():
+    return load_topology(TOPOLOGIES / "dual-stack.yaml")
+
+
+V6, V4 = {"ip_version": 6}, {"ip_version": 4}
+DUAL = {  # on the dual-stack topology: a fault of one family is diagnosed at its place, in that family
+    "IPv6 forwarding off": (Net(forwarding_off={6}), at("router", **V6)),
+    "ICMPv6 filtered on the router": (Net(icmp_filtered={6}), at("router", **V6)),
+    "a duplicate IPv6 address": (Net(claimed={("sa-w2-a/eth0", 6): "worker1"}), at("address", pod="sa-w2-a",
+                                                                                     ifname="eth0", **V6)),
+    "the IPv6 gateway missing from a vlanif": (Net(gateways_missing={(200, 6)}), at("vlanif", vlan=200, **V6)),
+    "a pod's IPv6 default route removed": (Net(no_default_route={("sa-w1-a", 6)}), {**iface("sa-w1-a"), **V6}),
+    "an IPv6 one-way filter": (Net(new_drops={(100, 200, 6)}), at("vlan-pair", src_vlan=100, dst_vlan=200, **V6)),
+    "IPv4 forwarding off": (Net(forwarding_off={4}), at("router", **V4)),
+    "a duplicate IPv4 address": (Net(claimed={("sa-w2-a/eth0", 4): "worker1"}), at("address", pod="sa-w2-a",
+                                                                                    ifname="eth0", **V4)),
+    "a pod's IPv4 default route removed": (Net(no_default_route={("sa-w1-a", 4)}), {**iface("sa-w1-a"), **V4}),
+    "a rogue router advertisement": (Net(rogue_ra={100}), at("vlan", vlan=100)),
+}
+
+
+@pytest.mark.parametrize("name", DUAL)
+def test_a_fault_of_one_family_on_dual_stack_is_diagnosed_at_its_place_in_that_family(dual_stack, name):
+    net, place = DUAL[name]
+    cause = first(dual_stack, net)
+    assert_at(cause, place)
+    assert cause.place.get("ip_version") == place.get("ip_version")
+    failed = {r["nodeid"] for r in records(dual_stack, net) if r["outcome"] == "failed"}
+    assert set(cause.explains) == failed
+
+
+@pytest.mark.parametrize("net,place", [
+    (Net(vlanifs_down={100}), at("vlanif", vlan=100)),
+    (Net(forwarding=False), at("router")),
+    (Net(claimed={"sa-w2-a/eth0": "worker1"}), at("address", pod="sa-w2-a", ifname="eth0", vlan=100)),
+    (Net(down={"sa-w2-b/eth0"}), iface("sa-w2-b") | {"vlan": 200}),
+    (Net(members_down={("worker1", "ens224"), ("worker1", "ens256")}), at("node", node="worker1")),
+    (Net(trunk_without={("worker2", 200)}), at("node-vlan", node="worker2", vlan=200)),
+], ids=["vlanif-down", "forwarding-off", "both-addresses-claimed", "pod-down", "node-cut", "trunk-vlan"])
+def test_a_fault_of_every_family_on_dual_stack_names_no_family(dual_stack, net, place):
+    """Links carry both families, and a family-specific element broken in both is one cause, not one per family."""
+    causes = diagnose(dual_stack, records(dual_stack, net))
+    assert causes[0].place == place
+    assert unexplained(records(dual_stack, net), causes[:1]) == []
+
+
+def test_ipv6_forwarding_off_is_not_contradicted_by_the_ipv4_passes_of_the_same_pairs(dual_stack):
+    """The IPv4 pass of a routed pair does not exonerate the router's IPv6 forwarding: the cause names the family,
+    its evidence the IPv6 cases, and the record of every family is read as its own case."""
+    run = records(dual_stack, Net(forwarding_off={6}))
+    cause = diagnose(dual_stack, run)[0]
+    assert "does not forward IPv6" in cause.cause and "the router (IPv6) fail" in cause.evidence
+    assert "[ipv6]" in cause.evidence and "through it pass" not in cause.evidence
+    ipv4 = [r for r in run if r["id"] == "inter-vlan.routed" and r["ip_version"] == 4]
+    assert ipv4 and all(r["outcome"] == "passed" for r in ipv4)
+    assert {r["nodeid"] for r in run if r["outcome"] == "failed"} == set(cause.explains)
+
+
+@pytest.mark.parametrize("name", ["router-ipv6-forwarding-off", "icmpv6-filtered-on-router", "duplicate-ipv6"])
+def test_the_ipv6_faults_of_the_catalogue_simulated_are_diagnosed_at_their_place(dual_stack, name):
+    fault = faults.catalogue(dual_stack)[name]
+    place = fault.place(dual_stack)
+    net = {"router-ipv6-forwarding-off": Net(forwarding_off={6}), "icmpv6-filtered-on-router": Net(icmp_filtered={6}),
+           "duplicate-ipv6": Net(claimed={(f"{place.get('pod')}/{place.get('ifname')}", 6): dual_stack.nodes[0].name})}
+    assert fault.families(dual_stack) == {6}
+    assert_at(first(dual_stack, net[name]), place)
+
+
+def test_a_rogue_router_advertisement_names_its_vlan(dual_stack):
+    """Its advertisements reach every pod of the VLAN, whichever node the rogue sits on: the diagnosis names the
+    VLAN, not the node (the fault declares where its rogue sits, one VLAN on one node)."""
+    declared = faults.catalogue(dual_stack)["rogue-router-advertisement"].place(dual_stack)
+    cause = first(dual_stack, Net(rogue_ra={declared["vlan"]}))
+    assert cause.place == {"kind": "vlan", "vlan": declared["vlan"]} and "router advertisements" in cause.cause
+
+
+def test_ipv6_only_faults_are_diagnosed_without_naming_the_only_family():
+    topology = load_topology(TOPOLOGIES / "ipv6-only.yaml")
+    assert first(topology, Net(forwarding_off={6})).place == {"kind": "router"}
+    assert first(topology, Net(claimed={"sa-w1-c/eth0": "worker2"})).place == at(
+        "address", pod="sa-w1-c", ifname="eth0", vlan=200)
+    assert first(topology, Net(down={"sa-w1-c/eth0"})).place == iface("sa-w1-c") | {"vlan": 200}
+
+
+def test_a_duplicate_found_by_dad_alone_is_the_address_and_a_silent_dad_probe_its_path(dual_stack):
+    """addressing.dad: a probe defended by another MAC too bears on the claim, one defended by nobody (or an address
+    left tentative) on the path."""
+    run = records(dual_stack, Net(claimed={("sa-w1-c/eth0", 6): "worker2"}))
+    only_dad = [r for r in run if r["id"] != "addressing.unique-ip" or r["ip_version"] == 4]  # IPv4's pass
+    assert diagnose(dual_stack, only_dad)[0].place == at("address", pod="sa-w1-c", ifname="eth0", vlan=200, **V6)
+    down = diagnose(dual_stack, records(dual_stack, Net(down={"sa-w1-c/eth0"})))[0]
+    assert down.place == iface("sa-w1-c") | {"vlan": 200}
+    assert any("addressing.dad" in n for n in down.explains)
 
 
 # --- the match rule, the format -----------------------------------------------------------------------

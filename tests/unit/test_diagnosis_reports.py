@@ -11,9 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from macvlan_conformance import faults, selftest
+from macvlan_conformance import diagnosis, faults, selftest
 from macvlan_conformance.report import html
 from macvlan_conformance.report import results as res
+from macvlan_conformance.report import schema
 from macvlan_conformance.topology import load_topology
 
 from ..conftest import ROOT, TOPOLOGIES
@@ -160,3 +161,15 @@ def test_the_self_test_measures_the_first_cause_and_refuses_a_diagnosed_healthy_
     assert "healthy run has a diagnosis" in selftest.render_text(selftest.matrix(diagnosed, rows))
     page = html.render({"run": {}, "checks": []}, selftest=matrix)
     assert 'id="selftest-diagnosis"' in page and "1/2 first cause" in page
+
+
+def test_a_cause_of_one_family_says_its_family_and_the_self_test_counts_it_at_the_faults_place():
+    """Dual stack, IPv6 forwarding off: the cause names the router's IPv6 (``ip_version`` in its place, "(IPv6)" in
+    its words), results.json takes it, and the self-test finds it at the place the fault declares."""
+    topology = load_topology(TOPOLOGIES / "dual-stack.yaml")
+    run = records(topology, Net(forwarding_off={6}))
+    causes = [c.to_dict() for c in diagnosis.diagnose(topology, run)]
+    assert causes[0]["place"] == {"kind": "router", "ip_version": 6}
+    assert diagnosis.one_line(causes[0]).startswith("the router (IPv6): the router does not forward IPv6")
+    schema.Results.model_validate({"run": {}, "checks": run, "diagnosis": causes})
+    assert selftest.diagnosis_ok(_row("router-ipv6-forwarding-off", topology, causes[0]["place"]))
