@@ -300,22 +300,25 @@ class PodFactory:
                 self.state.pods[pod_state.name] = pod_state
 
     def create(self, pod: Pod) -> PodState:
-        """Create one pod (refused pods create nothing). Updates the state file under a lock."""
+        """Create one pod (refused pods create nothing). Safe to call for several pods at once: the pod's namespace
+        is its claim (``ip netns add`` refuses a second one), the state file is updated under a lock once the CNI
+        ADDs ran (each IPv6 address waits for duplicate address detection meanwhile)."""
         attachments = self.check_allowed(pod)
         with FileLock(str(self.names.state_file) + ".lock"):
-            if pod.name in self.state.pods:
+            if pod.name in LabState.load(self.names.state_file).pods:
                 raise PodRefused(pod.name, "a pod with this name already exists")
             _create_namespaces([self.names.pod_ns(pod.name)])
+        try:
+            pod_state = self._attach(pod, attachments)
+        except BaseException as exc:  # as Multus: the delegates added so far are deleted, the sandbox fails
             try:
-                pod_state = self._attach(pod, attachments)
-            except BaseException as exc:  # as Multus: the delegates added so far are deleted, the sandbox fails
-                try:
-                    self._detach(pod, attachments, strict=False)
-                finally:
-                    cleanup.delete_namespaces([self.names.pod_ns(pod.name)])
-                if isinstance(exc, CniError):
-                    raise PodRefused(pod.name, f"failed to create the pod sandbox: {exc}") from None
-                raise
+                self._detach(pod, attachments, strict=False)
+            finally:
+                cleanup.delete_namespaces([self.names.pod_ns(pod.name)])
+            if isinstance(exc, CniError):
+                raise PodRefused(pod.name, f"failed to create the pod sandbox: {exc}") from None
+            raise
+        with FileLock(str(self.names.state_file) + ".lock"):
             fresh = LabState.load(self.names.state_file)
             fresh.pods[pod.name] = pod_state
             fresh.namespaces.append(pod_state.netns)
