@@ -326,7 +326,8 @@ def dad(p: Prober, case: Case) -> Observation:
         expected_mac = p.expected_mac(case)
 
         def attempt():
-            ev = p.target.agent(peer_pod).call("dad_probe", ip=address, iface=peer_if, timeout=p.window / 2)
+            # the defence goes to all-nodes, which macvlan delivers through its broadcast queue: a whole window
+            ev = p.target.agent(peer_pod).call("dad_probe", ip=address, iface=peer_if, timeout=p.window)
             return (Verdict.MATCHES if ev["macs"] == [expected_mac] else Verdict.MISMATCH), ev
 
         verdict, probe_ev, attempts = p.retry(attempt, Verdict.MATCHES)
