@@ -1,7 +1,8 @@
 """The same ``suites/``, unchanged, on the cluster target against the kube lab: the real kube-apiserver
 (RBAC from the real authorizer: the run uses the restricted kubeconfig), the real Multus writing
 network-status, node agents running the pods. The coordinator topology (production-like NADs) through
-``--target kube`` is green on a healthy network and red with a vlanif down; the minimal topology (quicker) runs on the shared
+``--target kube`` is green on a healthy network and red with a vlanif down, the dual-stack topology green through it
+too; the minimal topology (quicker) runs on the shared
 kube lab for the rest: red where the network is broken, the same verdicts serially and with ``-n 2``, the
 host probe; nothing left in the API or on the host, also after Ctrl-C and after SIGKILL (then
 ``cluster cleanup`` sweeps by label)."""
@@ -70,6 +71,26 @@ def test_target_kube_builds_its_lab_runs_green_and_removes_everything(tmp_path):
     assert declared and all(c["outcome"] == "passed" for c in declared)  # the NADs chain the coordinator declared
     assert results["run"]["environment"]["cluster.server_version"] == "v1.37.2"
     assert "kube-multus-ds" in results["run"]["environment"]["cluster.multus"]
+    assert host_snapshot() == before
+
+
+def test_dual_stack_through_the_real_api_server_and_multus(tmp_path):
+    """The dual-stack topology through ``--target kube``: the cluster's own SpiderIPPools of both families
+    (ipVersion 4 and 6), the Spiderpool stand-in allocating an address of each per NIC, the real macvlan plugin
+    configuring them (through duplicate address detection), the real Multus reporting both in network-status
+    (k8snetworkplumbingwg/network-attachment-definition-client ``pkg/utils/net-attach-def.go``
+    ``CreateNetworkStatus``: every result IP, in one list); every IPv6 case passes beside its IPv4 twin."""
+    before = host_snapshot()
+    proc, results = run_suites(tmp_path, "--target", "kube", "--topology", "dual-stack")
+    assert proc.returncode == 0 and results["summary"]["failed"] == 0, proc.stdout[-3000:]
+    records = results["checks"]
+    ipv6 = {c["nodeid"].removesuffix(" [ipv6]]") + "]" for c in records if c.get("ip_version") == 6}
+    ipv4 = {c["nodeid"] for c in records if c.get("ip_version") == 4}
+    assert len(ipv6) >= 150 and ipv6 <= ipv4 | {c["nodeid"].removesuffix(" [ipv6]]") + "]" for c in records
+                                                if c["id"] in ("addressing.dad", "gateway.ra")}
+    assert {"addressing.dad", "gateway.ra"} <= {c["id"] for c in records}
+    declared = [c for c in records if c["id"] == "networks.declared"]
+    assert declared and all(c["outcome"] == "passed" for c in declared)  # both families' pools as declared
     assert host_snapshot() == before
 
 
