@@ -54,8 +54,8 @@ def allocation_problems(topology: Topology, pod: str, describe: dict,
         problems += _interface_problems(topology, node, att, link, _addresses(describe, att.ifname), master_index)
         problems += _ipv6_problems(att, _addresses6(describe, att.ifname))
     problems += _route_problems(attachments, describe)
-    if 6 in topology.ip_families:
-        problems += _route6_problems(attachments, describe)
+    if 6 in topology.ip_families and not any(a.network and a.network.coordinator for a in attachments):
+        problems += _route6_problems(attachments, describe)  # the coordinator's IPv6 routes are not modelled
     if veth:
         problems += _veth_problems(node, links.get(coordinator.VETH), describe)
     return problems

@@ -204,7 +204,8 @@ CHECKS: tuple[Check, ...] = (
     Check("mtu.df-ping", "MTU",
           "The pod's MTU is its master's and the path to the gateway carries full-size frames.", (
               "MUST the pod interface MTU equals the network MTU and the master's MTU.",
-              "MUST a DF ping of MTU-28 bytes (IPv6: MTU-48, which no router fragments) to the gateway passes.",
+              "MUST a DF ping of MTU-28 bytes (IPv6: MTU-48; `-M do` forbids fragmenting at the source, and routers "
+              "never fragment IPv6) to the gateway passes.",
               "MUST a DF ping of MTU-27 bytes (IPv6: MTU-47) does not.",
           ), Category.ROUTING, generate=ex.mtu_cases, probe="mtu", windowed=True,
           needs=frozenset({Capability.MASTER_MTU})),

@@ -103,6 +103,16 @@ def _ipv4_underlay(t: Topology) -> None:
         raise NotApplicable("no IPv4 pool: the pods' underlay is IPv6 only")
 
 
+def _settle_ipv6(netns: str, ifname: str, timeout: float = 5.0) -> None:
+    """Wait until no IPv6 address of ``ifname`` is tentative (duplicate address detection done), at most
+    ``timeout`` seconds, as the CNI plugin waits after configuring them."""
+    import time
+    deadline = time.monotonic() + timeout
+    while "tentative" in run(["ip", "-6", "addr", "show", "dev", ifname], netns=netns).stdout \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def _switch_ports(target: LabTarget, node: str) -> list[str]:
     return [p.port for p in target.state.trunk_ports if p.node == node]
 
@@ -117,7 +127,8 @@ def _in_netns(pid: int, netns: str) -> bool:
 # --- the catalogue -----------------------------------------------------------------------------------
 class VlanRemovedFromTrunk(Fault):
     name = "vlan-removed-from-trunk"
-    breaks = frozenset({"intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry",
+    breaks = frozenset({"addressing.dad",
+                        "intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry",
                         "mtu.df-ping", "isolation.cross-vlan-arp", "isolation.broadcast", "addressing.unique-ip",
                         "addressing.ip-reuse", "host.node-reachability"})
 
@@ -275,7 +286,8 @@ class MacvlanModePrivate(_Reattach):
 
 class MasterInWrongVlan(_Reattach):
     name = "master-in-wrong-vlan"
-    breaks = frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
+    breaks = frozenset({"addressing.dad",
+                        "allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
                         "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "isolation.cross-vlan-arp",
                         "isolation.broadcast", "addressing.unique-ip", "addressing.ip-reuse",
                         "host.node-reachability"})
@@ -322,7 +334,8 @@ class BondMemberDown(Fault):
 
 class BondBothDown(Fault):
     name = "bond-both-down"
-    breaks = frozenset({"intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry",
+    breaks = frozenset({"addressing.dad",
+                        "intra-vlan.cross-node", "gateway.arp", "inter-vlan.routed", "inter-vlan.ttl-expiry",
                         "mtu.df-ping", "isolation.cross-vlan-arp", "isolation.broadcast", "isolation.own-master",
                         "overlay.coexistence", "addressing.unique-ip", "resilience.bond-member-down",
                         "addressing.ip-reuse", "host.node-reachability"})
@@ -354,15 +367,19 @@ class _PodFault(Fault):
     def place(self, t):
         return {"kind": "pod-interface", "pod": self.victim(t), "ifname": "eth0"}
 
-    def _default_route(self, target: LabTarget, verb: str) -> None:
+    def _default_route(self, target: LabTarget, verb: str, every_family: bool = False) -> None:
+        """``ip route <verb> default`` via the victim's first pool's gateway, or via each pool's (``every_family``)."""
         t, pod = target.topology, self.victim(target.topology)
-        gateway = str(t.attachments(pod)[0].pool.gateway)
-        run(["ip", "route", verb, "default", "via", gateway, "dev", "eth0"], netns=target.state.pods[pod].netns)
+        pools = t.attachments(pod)[0].pools if every_family else t.attachments(pod)[0].pools[:1]
+        for pool in (p for p in pools if p.gateway):
+            run(["ip", "route", verb, "default", "via", str(pool.gateway), "dev", "eth0"],
+                netns=target.state.pods[pod].netns)
 
 
 class PodInterfaceDown(_PodFault):
     name = "pod-interface-down"
-    breaks = frozenset({"allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
+    breaks = frozenset({"addressing.dad", "gateway.ra",
+                        "allocation.interfaces", "intra-vlan.same-node", "intra-vlan.cross-node", "gateway.arp",
                         "inter-vlan.routed", "inter-vlan.ttl-expiry", "mtu.df-ping", "isolation.cross-vlan-arp",
                         "isolation.broadcast", "addressing.unique-ip", "addressing.ip-reuse",
                         "host.node-reachability"})
@@ -374,8 +391,15 @@ class PodInterfaceDown(_PodFault):
         run(["ip", "link", "set", "eth0", "down"], netns=target.state.pods[self.victim(target.topology)].netns)
 
     def revert(self, target):
-        run(["ip", "link", "set", "eth0", "up"], netns=target.state.pods[self.victim(target.topology)].netns)
-        self._default_route(target, "replace")  # a link brought back up has lost its routes
+        """The link up again as the CNI left it: a link that went down lost its routes and its IPv6 addresses
+        (``keep_addr_on_down`` is off in a pod, as the macvlan plugin leaves it), which come back through duplicate
+        address detection."""
+        pod = target.state.pods[self.victim(target.topology)]
+        run(["ip", "link", "set", "eth0", "up"], netns=pod.netns)
+        for address in pod.interface("eth0").ips:
+            run(["ip", "addr", "replace", address, "dev", "eth0"], netns=pod.netns)
+        _settle_ipv6(pod.netns, "eth0")
+        self._default_route(target, "replace", every_family=True)
 
 
 class PodDefaultRouteRemoved(_PodFault):

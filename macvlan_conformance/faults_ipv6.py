@@ -147,19 +147,29 @@ class RogueRouterAdvertisement(_Ipv6Fault):
             run(["ip", "link", "set", "ra0", "up"], netns=netns)
             self._advertise(target, self.LIFETIME_S)
         except BaseException:
-            self.revert(target)
+            run(["ip", "link", "del", "ra0"], netns=node.netns, check=False)  # if it never left the node
+            try:
+                self.revert(target)
+            except Exception:  # noqa: BLE001  (the apply's own error is the one to see)
+                pass
             raise
 
     def revert(self, target):
+        """Withdraw the advertisement (router lifetime 0), remove the rogue, and sweep what every host of the VLAN
+        learned from it, pods and the nodes' VLAN masters alike (RFC 4862's two-hour rule keeps a withdrawn
+        prefix's addresses; a lost withdrawal would keep the default routes too)."""
         vlan, _ = self._victim(target.topology)
         netns = self._netns(target)
         if Path(f"/run/netns/{netns}").exists():
             try:
-                self._advertise(target, 0)  # withdraw: router lifetime 0 removes the learned default routes
+                self._advertise(target, 0)
             finally:
                 cleanup.delete_namespaces([netns])
-        for pod in target.state.pods.values():  # and what a withdrawal leaves (RFC 4862's two-hour rule)
-            for iface in (i for i in pod.interfaces if i.vlan == vlan and i.network_ref):
-                run(["ip", "-6", "route", "flush", "dev", iface.ifname, "proto", "ra"], netns=pod.netns, check=False)
-                run(["ip", "-6", "addr", "flush", "dev", iface.ifname, "scope", "global", "dynamic"],
-                    netns=pod.netns, check=False)
+        hosts = [(pod.netns, i.ifname) for pod in target.state.pods.values() for i in pod.interfaces
+                 if i.vlan == vlan and i.network_ref]
+        hosts += [(node.netns, node.masters[vlan]) for node in target.state.nodes.values() if vlan in node.masters]
+        for host_netns, ifname in hosts:
+            run(["ip", "-6", "route", "flush", "dev", ifname, "proto", "ra"], netns=host_netns, check=False)
+            run(["ip", "-6", "route", "del", f"{ROGUE_PREFIX}/64", "dev", ifname], netns=host_netns, check=False)
+            run(["ip", "-6", "addr", "flush", "dev", ifname, "scope", "global", "dynamic"], netns=host_netns,
+                check=False)

@@ -4,6 +4,7 @@ Registered by name in ``PROBES`` (``checks.Check.probe``)."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 import uuid
 
@@ -162,7 +163,8 @@ IP_ICMP_HEADERS = {4: 28, 6: 48}  # IPv4 + ICMP, IPv6 + ICMPv6 echo headers: a p
 
 def mtu(p: Prober, case: Case) -> Observation:
     """The pod's MTU against the model and its master, and pings that fill it exactly (pass) or by one byte more
-    (must not pass: IPv4 with DF set; IPv6, which routers never fragment, as it is)."""
+    (must not pass), with ``-M do``: IPv4's DF bit, and for IPv6 no fragmenting at the source (routers never
+    fragment IPv6: a too-big packet gets packet-too-big or silence)."""
     mtu = case.params["mtu"]
     headers = IP_ICMP_HEADERS[case.ip_version]
     gateway_ip = p.gateway_ip(case.params["vlan"], case.ip_version)
@@ -308,20 +310,25 @@ def _neighbour(agent, ip: str, ifname: str) -> dict | None:
     return next((n for n in agent.call("describe")["neighbours"] if n["ip"] == ip and n["dev"] == ifname), None)
 
 def dad(p: Prober, case: Case) -> Observation:
-    """The interface's IPv6 addresses as its pod sees them (none tentative or dadfailed, DAD on), then a newcomer's
-    DAD probe for its address from the case's peer: MATCHES when exactly the interface's MAC defended it."""
+    """The interface's configured IPv6 address as its pod sees it (present, neither tentative nor dadfailed, DAD on:
+    ``accept_dad`` of the interface or ``all`` at least 1 and ``dad_transmits`` at least 1), then a newcomer's DAD
+    probe for it from the case's peer: MATCHES when exactly the interface's MAC defended it. An address still
+    tentative is waited for over the window first: a DAD probe for it would make its own kernel give it up."""
     e, address = case.src, p.ip_of(case.src.key, 6)
-    described = p.target.agent(e.pod).call("describe")
-    states = [a for a in described.get("ipv6_states", []) if a["ifname"] == e.ifname and a["scope"] == "global"]
-    accept_dad = described.get("ipv6_sysctls", {}).get(e.ifname, {}).get("accept_dad")
-    problems = [f"{a['address']} is {'dadfailed' if a['dadfailed'] else 'tentative'}" for a in states
-                if a["tentative"] or a["dadfailed"]]
-    if accept_dad is not None and accept_dad < 1:
-        problems.append(f"duplicate address detection is off on {e.ifname} (accept_dad={accept_dad}): a duplicate "
-                        f"would go unnoticed")
-    evidence: dict = {"addresses": states, "accept_dad": accept_dad}
+    agent = p.target.agent(e.pod)
+    deadline = time.monotonic() + p.window
+    while True:
+        described = agent.call("describe")
+        states = [a for a in described.get("ipv6_states", []) if a["ifname"] == e.ifname and a["permanent"]
+                  and a["scope"] == "global"]
+        if not any(a["tentative"] and not a["dadfailed"] for a in states) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    problems = _dad_state_problems(e.ifname, address, states, described.get("ipv6_sysctls", {}))
+    evidence: dict = {"addresses": states, "sysctls": {k: described.get("ipv6_sysctls", {}).get(k) for k in
+                                                        ("all", e.ifname)}}
     attempts, reproducer = 1, p.target.reproducer(e.pod, ["ip", "-6", "addr", "show", "dev", e.ifname])
-    if case.params.get("peer"):
+    if case.params.get("peer") and not problems:
         peer_pod, peer_if = case.params["peer"].split("/", 1)
         expected_mac = p.expected_mac(case)
 
@@ -335,9 +342,29 @@ def dad(p: Prober, case: Case) -> Observation:
         if verdict != Verdict.MATCHES:
             problems.append(f"a DAD probe for {address} from {case.params['peer']} was defended by "
                             f"{probe_ev['macs'] or 'nobody'} (expected {expected_mac})")
+        # ndisc6 solicits from the peer's own address; a DAD probe proper is sent from :: (scapy, as the probe does)
         reproducer = p.target.reproducer(peer_pod, ["ndisc6", "-m", address, peer_if])
     return Observation(Verdict.MISMATCH if problems else Verdict.MATCHES, evidence, attempts,
                        detail="; ".join(problems), reproducer=reproducer)
+
+
+def _dad_state_problems(ifname: str, address: str, states: list[dict], sysctls: dict) -> list[str]:
+    """What is wrong with the configured address ``address`` of ``ifname`` and the DAD settings, one line each."""
+    mine = [a for a in states if ipaddress.ip_address(a["address"]) == ipaddress.ip_address(address)]
+    if not mine:
+        return [f"{address} (network-status) is not configured on {ifname} (configured: "
+                f"{[a['address'] for a in states]})"]
+    problems = [f"{a['address']} is {'dadfailed' if a['dadfailed'] else 'tentative'}" for a in states
+                if a["tentative"] or a["dadfailed"]]
+    accept = [sysctls.get(name, {}).get("accept_dad") for name in ("all", ifname)]
+    transmits = sysctls.get(ifname, {}).get("dad_transmits")
+    if None in accept or transmits is None:
+        problems.append(f"the DAD settings of {ifname} could not be read (accept_dad all/{ifname}: {accept}, "
+                        f"dad_transmits: {transmits})")
+    elif max(accept) < 1 or transmits < 1:
+        problems.append(f"duplicate address detection is off on {ifname} (accept_dad all/{ifname}: {accept}, "
+                        f"dad_transmits: {transmits}): a duplicate would go unnoticed")
+    return problems
 
 
 def ra(p: Prober, case: Case) -> Observation:

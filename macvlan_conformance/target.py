@@ -102,13 +102,19 @@ class Target(ABC):
     def try_create_pod(self, pod: Pod) -> Admission:
         """Create ``pod``, report whether it was admitted, and remove it again."""
 
-    def try_create_pods(self, pods: list[Pod]) -> list[Admission]:
-        """``try_create_pod`` of every pod at once, in the order given: each sandbox spends most of its time
-        waiting (for duplicate address detection of its IPv6 addresses, for the kubelet), not working."""
+    def try_create_pods(self, pods: list[Pod]) -> list[Admission | Exception]:
+        """``try_create_pod`` of every pod at once, in the order given, each pod's admission or what creating it
+        raised (one pod's error is its own): a sandbox spends most of its time waiting (for the duplicate address
+        detection of its IPv6 addresses, for the kubelet), not working."""
+        def attempt(pod: Pod) -> Admission | Exception:
+            try:
+                return self.try_create_pod(pod)
+            except Exception as exc:  # noqa: BLE001  (returned to the pod's own test, raised there)
+                return exc
         if not pods:
             return []
         with ThreadPoolExecutor(min(len(pods), MAX_CONCURRENT_ADMISSIONS)) as pool:
-            return list(pool.map(self.try_create_pod, pods))
+            return list(pool.map(attempt, pods))
 
     def service_address(self) -> tuple[str, int]:
         """The ClusterIP and port of Service ``default/kubernetes`` (with ``Capability.SERVICE_ROUTING``)."""

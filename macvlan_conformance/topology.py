@@ -502,7 +502,7 @@ def _attach(topology: Topology, pod: Pod, network: Network | None, ifname: str, 
     """One interface: the overlay (``network`` None), or a Spiderpool NIC with its pools, VLAN and route.
 
     A pool named under ``ipv4`` must be an IPv4 pool, under ``ipv6`` an IPv6 one (spidernet-io/spiderpool
-    ``pkg/ipam/utils.go``: "expect an IPv4 IPPool, but the version of the IPPool ... is IPv6")."""
+    ``pkg/ipam/allocate.go`` ``selectByPod``: "expect an IPv4 IPPool, but the version of the IPPool ... is IPv6")."""
     if network is None:
         return Attachment(pod.name, ifname, None, (), None, default, default_route=True)
     pools = {p.name: p for p in topology.ippools}

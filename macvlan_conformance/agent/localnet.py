@@ -129,8 +129,9 @@ def global_ipv6(iface: str) -> str | None:
 
 
 def routes6(iface: str) -> list[tuple[ipaddress.IPv6Network, str | None, int]]:
-    """The IPv6 routes out of ``iface`` the kernel lists (main and local tables): (destination, gateway or None,
-    metric); local and multicast destinations left out."""
+    """The IPv6 routes out of ``iface`` the kernel lists (those of every table: ``ipv6_route`` names none; the
+    coordinator's IPv6 policy tables are not modelled): (destination, gateway or None, metric); local and
+    multicast destinations left out."""
     found = []
     with open(ROUTE6_TABLE) as table:
         for line in table:

@@ -125,8 +125,12 @@ def describe() -> dict:
             dst = r.get_attr("RTA_DST")
             if r["type"] != 1 or (dst or "").startswith("ff"):
                 continue
-            routes6.append({"dst": f"{dst}/{r['dst_len']}" if dst else "::/0", "gateway": r.get_attr("RTA_GATEWAY"),
-                            "dev": names.get(r.get_attr("RTA_OIF")), "proto": RT_PROTOCOLS.get(r["proto"], r["proto"])})
+            common = {"dst": f"{dst}/{r['dst_len']}" if dst else "::/0",
+                      "proto": RT_PROTOCOLS.get(r["proto"], r["proto"])}
+            hops = r.get_attr("RTA_MULTIPATH")  # IPv6 merges routes of one metric through several gateways
+            for gateway, oif in ([(h.get_attr("RTA_GATEWAY"), h["oif"]) for h in hops] if hops else
+                                 [(r.get_attr("RTA_GATEWAY"), r.get_attr("RTA_OIF"))]):
+                routes6.append({**common, "gateway": gateway, "dev": names.get(oif)})
         routes = []
         for r in ipr.get_routes(family=2, table=254):
             dst = r.get_attr("RTA_DST")
@@ -147,16 +151,16 @@ def describe() -> dict:
                   "fwmark": rule.get_attr("FRA_FWMARK")} for rule in ipr.get_rules(family=2)]
     return {"links": links, "addresses": addresses, "addresses6": addresses6, "ipv6_states": ipv6_states,
             "routes": routes, "routes6": routes6, "neighbours": neighbours, "policy_routes": policy_routes,
-            "rules": rules, "ipv6_sysctls": _ipv6_sysctls([link["name"] for link in links])}
+            "rules": rules, "ipv6_sysctls": _ipv6_sysctls(["all"] + [link["name"] for link in links])}
 
 
 def _ipv6_sysctls(names: list[str]) -> dict:
-    """Per interface, the IPv6 settings that decide what router advertisements and duplicate address detection do
-    (the calling thread's namespace: net sysctls are resolved for the task that opens them)."""
+    """Per interface (and ``all``), the IPv6 settings that decide what router advertisements and duplicate address
+    detection do (the calling thread's namespace: net sysctls are resolved for the task that opens them)."""
     settings = {}
     for name in names:
         values = {}
-        for key in ("accept_ra", "accept_dad", "forwarding", "disable_ipv6"):
+        for key in ("accept_ra", "accept_dad", "dad_transmits", "forwarding", "disable_ipv6"):
             try:
                 with open(f"/proc/sys/net/ipv6/conf/{name}/{key}") as f:
                     values[key] = int(f.read())

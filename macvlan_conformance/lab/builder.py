@@ -225,8 +225,10 @@ class LabBuilder:
                 mac = ipr.get_links(idx)[0].get_attr("IFLA_ADDRESS")
                 self.state.vlanifs[vid] = VlanifState(vlan=vid, netns=self.names.router_ns, ifname=ifname,
                                                       ip=str(vlan.gateway or vlan.gateway6), mac=mac)
-        # IPv4 and IPv6 forwarding between the vlanifs; a Linux router sends no router advertisements by itself
-        _sysctl(self.names.router_ns, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+        # IPv4 and IPv6 forwarding between the vlanifs (a Linux router sends no router advertisements by itself);
+        # a vlanif keeps its configured IPv6 gateway while down, as its IPv4 one and a switch's configuration do
+        _sysctl(self.names.router_ns, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+                "net.ipv6.conf.all.keep_addr_on_down=1")
 
         native = self.t.vlan(self.native)
         for node in self.state.nodes.values():
@@ -307,7 +309,10 @@ class PodFactory:
         with FileLock(str(self.names.state_file) + ".lock"):
             if pod.name in LabState.load(self.names.state_file).pods:
                 raise PodRefused(pod.name, "a pod with this name already exists")
-            _create_namespaces([self.names.pod_ns(pod.name)])
+            try:
+                _create_namespaces([self.names.pod_ns(pod.name)])
+            except CommandError as exc:  # another create of this name holds it
+                raise PodRefused(pod.name, f"its sandbox namespace exists already ({exc})") from None
         try:
             pod_state = self._attach(pod, attachments)
         except BaseException as exc:  # as Multus: the delegates added so far are deleted, the sandbox fails
