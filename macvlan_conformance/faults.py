@@ -61,6 +61,10 @@ class Fault:
         """The address families whose cases the fault may break (default: both; a link or a node breaks both)."""
         return frozenset({4, 6})
 
+    def breaks_on(self, t: Topology) -> frozenset[str]:
+        """The checks the fault breaks on ``t``: ``breaks``, unless what it does depends on the topology."""
+        return self.breaks
+
     def apply(self, target: LabTarget) -> None:
         raise NotImplementedError
 
@@ -386,6 +390,12 @@ class PodInterfaceDown(_PodFault):
 
     def summary(self, t):
         return f"{self.victim(t)}'s eth0 down (it is also a broadcast sender: that check turns inconclusive)"
+
+    def breaks_on(self, t):
+        """With IPv6 the NIC loses its IPv6 address (a pod flushes it on link down), which network-status still
+        lists: network-status.consistent fails too."""
+        ipv6 = 6 in t.attachments(self.victim(t))[0].families
+        return self.breaks | ({"network-status.consistent"} if ipv6 else set())
 
     def apply(self, target):
         run(["ip", "link", "set", "eth0", "down"], netns=target.state.pods[self.victim(target.topology)].netns)

@@ -108,7 +108,7 @@ def run(target, faults: list[Fault], workers: int, workdir: Path,
             target.reload()
         failed, other_family = failures_by_family(results, fault.families(target.topology))
         causes = diagnosis.for_results(results)
-        breaks = fault.breaks & ran_checks(results)  # a check without cases in this topology cannot break
+        breaks = fault.breaks_on(target.topology) & ran_checks(results)  # a check without cases here cannot break
         rows.append(FaultRow(fault.name, summary, sorted(breaks), sorted(breaks & failed),
                              sorted(breaks - failed), sorted((failed - breaks) | other_family),
                              results["summary"]["failed"], fault.place(target.topology),
