@@ -91,18 +91,19 @@ def ran_checks(results: dict) -> set[str]:
 
 
 def run(target, faults: list[Fault], workers: int, workdir: Path,
-        progress: Callable[[str], None] = lambda line: None) -> dict:
-    """Healthy run, then each fault: apply, run the suites, revert. Returns the detection matrix."""
+        progress: Callable[[str], None] = lambda line: None, extra: tuple[str, ...] = ()) -> dict:
+    """Healthy run, then each fault: apply, run the suites (with ``extra`` pytest arguments), revert. Returns the
+    detection matrix."""
     workdir.mkdir(parents=True, exist_ok=True)
     progress("healthy run")
-    healthy = run_suites(target.state.name, workers, workdir / "healthy.json")
+    healthy = run_suites(target.state.name, workers, workdir / "healthy.json", extra)
     rows = []
     for fault in faults:
         summary = fault.summary(target.topology)
         progress(f"fault {fault.name}: {summary}")
         fault.apply(target)
         try:
-            results = run_suites(target.state.name, workers, workdir / f"{fault.name}.json")
+            results = run_suites(target.state.name, workers, workdir / f"{fault.name}.json", extra)
         finally:
             fault.revert(target)
             target.reload()

@@ -1,6 +1,8 @@
 """The self-test command end to end on the dual-stack topology with a representative subset of the fault catalogue
 (the whole catalogue runs with `make selftest`; five more faults are covered by test_suites.py): every IPv6 fault,
-and two that break both families, each detected with no collateral, an IPv6 fault's failures IPv6 cases only."""
+and one that breaks both families, each detected with no collateral, an IPv6 fault's failures IPv6 cases only.
+The runs leave out the three checks that change the network or create pods (``--select``), which none of these
+faults declares: they take half of a dual-stack run's time."""
 
 import json
 import re
@@ -13,8 +15,8 @@ IPV6_FAULTS = ["router-ipv6-forwarding-off", "rogue-router-advertisement", "dupl
 
 def test_selftest_detects_faults_without_collateral(tmp_path):
     before = host_snapshot()
-    proc = cli("selftest", "--topology", "dual-stack", "--faults",
-               ",".join(["router-one-way-filter", "switch-port-mtu-lowered", *IPV6_FAULTS]), "--output",
+    proc = cli("selftest", "--topology", "dual-stack", "--faults", ",".join(["router-one-way-filter", *IPV6_FAULTS]),
+               "--select", "not bond_member and not ip_reuse and not attachment_rule", "--output",
                str(tmp_path / "selftest.json"), "--html", str(tmp_path / "selftest.html"), "--workdir",
                str(tmp_path / "runs"), check=False, timeout=900)
     matrix = json.loads((tmp_path / "selftest.json").read_text())
@@ -22,7 +24,6 @@ def test_selftest_detects_faults_without_collateral(tmp_path):
     assert matrix["ok"] and matrix["healthy"]["failed"] == []
     rows = {r["name"]: r for r in matrix["faults"]}
     assert rows["router-one-way-filter"]["detected"] == ["inter-vlan.routed"]
-    assert rows["switch-port-mtu-lowered"]["detected"] == ["mtu.df-ping"]
     assert rows["router-ipv6-forwarding-off"]["detected"] == ["inter-vlan.routed", "inter-vlan.ttl-expiry"]
     assert rows["rogue-router-advertisement"]["detected"] == ["gateway.ra"]
     assert rows["duplicate-ipv6"]["detected"] == ["addressing.dad", "addressing.unique-ip"]
@@ -34,7 +35,10 @@ def test_selftest_detects_faults_without_collateral(tmp_path):
                   if c["outcome"] == "failed"]
         assert failed and all(c["ip_version"] == 6 and c["nodeid"].endswith(" [ipv6]]") for c in failed), fault
     assert re.search(r"^router-one-way-filter\s+detected", proc.stdout, re.M), proc.stdout
-    assert rows["router-one-way-filter"]["diagnosis_ok"] and rows["switch-port-mtu-lowered"]["diagnosis_ok"]
+    assert all(r["diagnosis_ok"] for r in rows.values()), [(r["name"], r["diagnosed"]) for r in rows.values()]
+    healthy = json.loads((tmp_path / "runs" / "healthy.json").read_text())
+    assert not {c["id"] for c in healthy["checks"]} & {"resilience.bond-member-down", "addressing.ip-reuse",
+                                                       "rules.attachment"}  # --select reached every run
     page = (tmp_path / "selftest.html").read_text()
     assert 'id="selftest"' in page and "router-one-way-filter" in page
     assert host_snapshot() == before
