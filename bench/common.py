@@ -109,7 +109,7 @@ def plain_script(topology_path: Path, prefix: str = "pb", probes: str | None = N
             used = sum(1 for k in addresses if k[1] == att.pool.name)
             address = str(att.pool.addresses[used])
             addresses[(pod.name, att.pool.name, att.ifname)] = address
-            conf = macvlan_conflist(att.network, static_ipam(att.pool, address, att.default))["plugins"][0]
+            conf = macvlan_conflist(att.network, static_ipam([(att.pool, address)], att.default))["plugins"][0]
             conf.update(name=att.network.name, cniVersion="1.0.0")
             lines.append(f"echo {q(json.dumps(conf))} | CNI_COMMAND=ADD CNI_CONTAINERID={prefix}{pod.name} "
                          f"CNI_NETNS=/run/netns/{prefix}-{pod.name} CNI_IFNAME={att.ifname} CNI_PATH=/usr/lib/cni "
@@ -216,3 +216,26 @@ class RssSampler:
             self.peak_kib = max(self.peak_kib, rss)
             self.peak_pss_kib = max(self.peak_pss_kib, pss)
             self._stop.wait(self.interval)
+
+
+def timed(work, *args):
+    """``(seconds, work(*args))``."""
+    started = time.perf_counter()
+    result = work(*args)
+    return time.perf_counter() - started, result
+
+
+def on_fresh_lab(topology: str, prefix: str, work):
+    """Bring a lab of the shipped ``topology`` up (timed), run ``work(lab name)`` on it, tear it down whatever
+    happens: ``(bring-up seconds, work's result)``."""
+    import secrets
+    from macvlan_conformance.lab.cleanup import teardown
+    from macvlan_conformance.lab.control import lab_up
+    from macvlan_conformance.topology import topology_dir
+    lab = prefix + secrets.token_hex(2)
+    up, _ = timed(lab_up, topology_dir() / f"{topology}.yaml", lab)
+    try:
+        return up, work(lab)
+    finally:
+        teardown(lab)
+

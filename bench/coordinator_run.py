@@ -10,18 +10,13 @@ Run as root: ``.venv/bin/python bench/coordinator_run.py [--repeat 3] [--json OU
 
 import argparse
 import json
-import secrets
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import ROOT  # noqa: F401  (ROOT on sys.path)
+from common import on_fresh_lab, timed
 
 from macvlan_conformance import selftest
-from macvlan_conformance.lab.cleanup import teardown
-from macvlan_conformance.lab.control import lab_up
-from macvlan_conformance.topology import topology_dir
 
 NEW_CHECKS = ("-k", "not test_ip_reuse and not test_node_reachability and not test_service_cluster_ip")
 WATCHED = ("addressing.ip-reuse", "host.node-reachability", "rules.attachment", "allocation.interfaces",
@@ -41,19 +36,9 @@ def measure(topology: str, repeat: int, tmp: Path) -> dict:
     each time)."""
     best = None
     for n in range(repeat):
-        lab = "bc" + secrets.token_hex(2)
-        started = time.perf_counter()
-        lab_up(topology_dir() / f"{topology}.yaml", lab)
-        up = time.perf_counter() - started
-        try:
-            started = time.perf_counter()
-            selftest.run_suites(lab, 1, tmp / f"{topology}-{n}-base.json", NEW_CHECKS)
-            base = time.perf_counter() - started
-            started = time.perf_counter()
-            data = selftest.run_suites(lab, 1, tmp / f"{topology}-{n}.json")
-            suites = time.perf_counter() - started
-        finally:
-            teardown(lab)
+        up, ((base, _), (suites, data)) = on_fresh_lab(topology, "bc", lambda lab: (
+            timed(selftest.run_suites, lab, 1, tmp / f"{topology}-{n}-base.json", NEW_CHECKS),
+            timed(selftest.run_suites, lab, 1, tmp / f"{topology}-{n}.json")))
         row = {"topology": topology, "bring_up_s": round(up, 2), "suites_s": round(suites, 2),
                "without_new_checks_s": round(base, 2), "summary": data["summary"],
                "watched_checks_s": seconds_in(data)}

@@ -11,18 +11,13 @@ Run as root: ``.venv/bin/python bench/dual_stack_run.py [--repeat 3] [--json OUT
 
 import argparse
 import json
-import secrets
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import ROOT  # noqa: F401  (ROOT on sys.path)
+from common import on_fresh_lab, timed
 
 from macvlan_conformance import checks, selftest
-from macvlan_conformance.lab.cleanup import teardown
-from macvlan_conformance.lab.control import lab_up
-from macvlan_conformance.topology import topology_dir
 
 WINDOWED = {c.id for c in checks.CHECKS if c.windowed}
 CREATING = {"rules.attachment", "addressing.ip-reuse", "resilience.bond-member-down"}  # pods, NICs, bond drills
@@ -42,16 +37,8 @@ def measure(topology: str, repeat: int, tmp: Path) -> dict:
     """Best of ``repeat``: lab up, the suites, lab down (a fresh lab each time)."""
     best = None
     for n in range(repeat):
-        lab = "bd" + secrets.token_hex(2)
-        started = time.perf_counter()
-        lab_up(topology_dir() / f"{topology}.yaml", lab)
-        up = time.perf_counter() - started
-        try:
-            started = time.perf_counter()
-            data = selftest.run_suites(lab, 1, tmp / f"{topology}-{n}.json")
-            suites = time.perf_counter() - started
-        finally:
-            teardown(lab)
+        up, (suites, data) = on_fresh_lab(topology, "bd", lambda lab: timed(
+            selftest.run_suites, lab, 1, tmp / f"{topology}-{n}.json"))
         row = {"topology": topology, "bring_up_s": round(up, 2), "suites_s": round(suites, 2),
                "summary": data["summary"], "seconds": split(data),
                "cases_by_family": {str(v): sum(1 for r in data["checks"] if r.get("ip_version") == v) for v in (4, 6)}}
@@ -66,18 +53,14 @@ FAMILY_SUBSETS = {"IPv4 cases only": ("-k", "not ipv6"), "IPv6 cases only": ("-k
 def shared_window(repeat: int, tmp: Path) -> dict[str, float]:
     """On one dual-stack lab, the windowed batch's seconds with the IPv4 cases only, the IPv6 cases only and both
     (best of ``repeat`` each): one shared window costs both about what the longer family costs alone."""
-    lab = "bw" + secrets.token_hex(2)
-    lab_up(topology_dir() / "dual-stack.yaml", lab)
-    best: dict[str, float] = {}
-    try:
+    def runs(lab: str) -> dict[str, float]:
+        best: dict[str, float] = {}
         for n in range(repeat):
             for label, extra in FAMILY_SUBSETS.items():
-                data = selftest.run_suites(lab, 1, tmp / f"window-{n}.json", extra)
-                seconds = split(data)["windowed batch"]
+                seconds = split(selftest.run_suites(lab, 1, tmp / f"window-{n}.json", extra))["windowed batch"]
                 best[label] = min(best.get(label, seconds), seconds)
-    finally:
-        teardown(lab)
-    return best
+        return best
+    return on_fresh_lab("dual-stack", "bw", runs)[1]
 
 
 def main() -> int:

@@ -77,9 +77,10 @@ def routes(iface: str) -> list[tuple[ipaddress.IPv4Network, str | None, int]]:
 
 def next_hop(dst: str, iface: str) -> str:
     """The IP whose MAC a frame to ``dst`` out of ``iface`` must carry: ``dst`` itself if the best route
-    (longest prefix, then lowest metric) is on-link, else that route's gateway."""
-    address = ipaddress.IPv4Address(dst)
-    candidates = [r for r in routes(iface) if address in r[0]]
+    (longest prefix, then lowest metric) is on-link, else that route's gateway. IPv4 or IPv6 (as ``dst``)."""
+    address = ipaddress.ip_address(dst)
+    table = routes6(iface) if address.version == 6 else routes(iface)
+    candidates = [r for r in table if address in r[0]]
     if not candidates:
         raise ValueError(f"no route to {dst} via {iface}")
     _, gateway, _ = max(candidates, key=lambda r: (r[0].prefixlen, -r[2]))
@@ -148,12 +149,3 @@ def routes6(iface: str) -> list[tuple[ipaddress.IPv6Network, str | None, int]]:
             found.append((dst, gateway, int(fields[5], 16)))
     return found
 
-
-def next_hop6(dst: str, iface: str) -> str:
-    """As ``next_hop``, for an IPv6 destination (the gateway is usually a link-local address)."""
-    address = ipaddress.IPv6Address(dst)
-    candidates = [r for r in routes6(iface) if address in r[0]]
-    if not candidates:
-        raise ValueError(f"no route to {dst} via {iface}")
-    _, gateway, _ = max(candidates, key=lambda r: (r[0].prefixlen, -r[2]))
-    return gateway or dst

@@ -46,7 +46,6 @@ from .classify import (carries_marker, classify_arp_replies, classify_icmp_reply
 conf.verb = 0
 conf.sniff_promisc = False
 BROADCAST = "ff:ff:ff:ff:ff:ff"
-IFA_F_PERMANENT = 0x80  # an address someone configured (not SLAAC's, nor a temporary one)
 RT_PROTOCOLS = {2: "kernel", 3: "boot", 4: "static", 9: "ra", 16: "dhcp"}
 MACVLAN_MODES = {1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}
 _sniffers: dict[str, tuple[AsyncSniffer, bytes]] = {}
@@ -114,12 +113,11 @@ def describe() -> dict:
             })
         addresses = [{"ifname": names.get(a["index"]), "address": a.get_attr("IFA_ADDRESS"),
                       "prefixlen": a["prefixlen"]} for a in ipr.get_addr(family=2)]
-        addresses6 = [{"ifname": names.get(a["index"]), "address": a.get_attr("IFA_ADDRESS"),
-                       "prefixlen": a["prefixlen"]} for a in ipr.get_addr(family=10)
-                      if a["scope"] == 0 and (a.get_attr("IFA_FLAGS") or a["flags"]) & IFA_F_PERMANENT]
         ipv6_states = [{"ifname": name, "address": a.address, "prefixlen": a.prefixlen, "scope": a.scope,
                         "tentative": a.tentative, "dadfailed": a.dadfailed, "permanent": a.permanent}
                        for name, a in localnet.addresses6()]
+        addresses6 = [{k: a[k] for k in ("ifname", "address", "prefixlen")} for a in ipv6_states
+                      if a["scope"] == "global" and a["permanent"]]
         routes6 = []
         for r in ipr.get_routes(family=10, table=254):
             dst = r.get_attr("RTA_DST")
@@ -192,36 +190,39 @@ def _arp_replies(nic: NetworkInterface, ip: str, timeout: float, tries: int = 1,
 # --- ICMP ----------------------------------------------------------------------------------------
 def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1.0, size: int = 0,
          df: bool = False, system_ping: bool = False, next_hop_mac: str | None = None) -> dict:
-    """ICMP echo with scapy from ``iface``: the replies' kind, TTL, source IP and MAC, RTT.
+    """ICMP echo (ICMPv6 for an IPv6 ``dst``) with scapy from ``iface``: the replies' kind, TTL (hop limit), source
+    IP and MAC, RTT.
 
     ``count`` requests are sent together and answered within ``timeout``; ``stage`` says where it
-    stopped: ``route`` (no route), ``arp`` (next hop did not answer ARP), ``icmp`` (sent, see replies).
+    stopped: ``route`` (no route), ``arp`` (next hop did not answer ARP, or Neighbor Solicitation), ``icmp``
+    (sent, see replies).
     With ``next_hop_mac`` the frame goes straight to that MAC (no ARP): for large matrices, where the
     MACs are known facts and ARP is checked on its own.
     """
     result: dict = {"dst": dst, "iface": iface, "ttl_sent": ttl, "count": count, "replies": []}
     nic = _interface(iface)  # a pod without the interface is an error of the probe, not a missing route
-    if _version(dst) == 6:
-        return _ping6(result, nic, dst, ttl, count, timeout, size, next_hop_mac, system_ping)
+    ipv6 = _version(dst) == 6
     try:
         hop = localnet.next_hop(dst, iface)
     except ValueError as exc:
         return {**result, "stage": "route", "error": str(exc)}
+    src = _ipv6(nic) if ipv6 else _ipv4(nic)
     if next_hop_mac:
         macs = [next_hop_mac]
-    else:  # callers retry whole probes
-        macs = sorted({r["hwsrc"] for r in _arp_replies(nic, hop, timeout=min(timeout, 1.0), multi=False)})
-    result["next_hop"] = {"ip": hop, "macs": macs, "resolved_by": "given" if next_hop_mac else "arp"}
+    else:  # callers retry whole probes; IPv6 finds the next hop by Neighbor Solicitation
+        answers = _neighbor_adverts(nic, src, hop, timeout=min(timeout, 1.0), multi=False) if ipv6 else \
+            _arp_replies(nic, hop, timeout=min(timeout, 1.0), multi=False)
+        macs = sorted({r["hwsrc"] for r in answers})
+    result["next_hop"] = {"ip": hop, "macs": macs,
+                          "resolved_by": "given" if next_hop_mac else ("ndp" if ipv6 else "arp")}
     if not macs:
         return {**result, "stage": "arp"}
-    ident = random.randint(1, 0xFFFF)
-    flags = "DF" if df else 0
-    frames = [Ether(src=nic.mac, dst=macs[0]) / IP(src=_ipv4(nic), dst=dst, ttl=ttl, flags=flags)
-              / ICMP(id=ident, seq=seq) / Raw(b"\x00" * size) for seq in range(1, count + 1)]
+    frames = [Ether(src=nic.mac, dst=macs[0]) / layers
+              for layers in _echo_requests(src, dst, ttl, count, size, df, ipv6)]
     started = time.monotonic()
     answered, _ = srp(frames, iface=nic, timeout=timeout, verbose=0, threaded=False)
     for sent, reply in answered:
-        evidence = classify_icmp_reply(reply)
+        evidence = classify_icmpv6_reply(reply) if ipv6 else classify_icmp_reply(reply)
         evidence["rtt_ms"] = round((reply.time - sent.sent_time) * 1000, 3) if sent.sent_time else None
         result["replies"].append(evidence)
     result["stage"] = "icmp"
@@ -231,37 +232,15 @@ def ping(dst: str, iface: str, ttl: int = 64, count: int = 1, timeout: float = 1
     return result
 
 
-def _ping6(result: dict, nic: NetworkInterface, dst: str, hlim: int, count: int, timeout: float, size: int,
-           next_hop_mac: str | None, system_ping: bool) -> dict:
-    """``ping`` for an IPv6 destination: ICMPv6 echo with hop limit ``hlim`` from the interface's global address,
-    the next hop's MAC found by Neighbor Solicitation (``stage`` ``arp`` when nobody advertised it). IPv6 has no
-    DF bit: routers never fragment, they answer packet-too-big."""
-    try:
-        hop = localnet.next_hop6(dst, nic.name)
-        src = _ipv6(nic)
-    except ValueError as exc:
-        return {**result, "stage": "route", "error": str(exc)}
-    if next_hop_mac:
-        macs = [next_hop_mac]
-    else:
-        macs = sorted({r["hwsrc"] for r in _neighbor_adverts(nic, src, hop, timeout=min(timeout, 1.0), multi=False)})
-    result["next_hop"] = {"ip": hop, "macs": macs, "resolved_by": "given" if next_hop_mac else "ndp"}
-    if not macs:
-        return {**result, "stage": "arp"}
+def _echo_requests(src: str, dst: str, ttl: int, count: int, size: int, df: bool, ipv6: bool) -> list:
+    """``count`` echo requests of one identifier: ICMP with ``ttl`` (and DF), or ICMPv6 with hop limit ``ttl`` (IPv6
+    has no DF bit: routers never fragment, they answer packet-too-big)."""
     ident = random.randint(1, 0xFFFF)
-    frames = [Ether(src=nic.mac, dst=macs[0]) / IPv6(src=src, dst=dst, hlim=hlim)
-              / ICMPv6EchoRequest(id=ident, seq=seq, data=b"\x00" * size) for seq in range(1, count + 1)]
-    started = time.monotonic()
-    answered, _ = srp(frames, iface=nic, timeout=timeout, verbose=0, threaded=False)
-    for sent, reply in answered:
-        evidence = classify_icmpv6_reply(reply)
-        evidence["rtt_ms"] = round((reply.time - sent.sent_time) * 1000, 3) if sent.sent_time else None
-        result["replies"].append(evidence)
-    result["stage"] = "icmp"
-    result["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
-    if system_ping:
-        result["system_ping"] = sys_ping(dst, nic.name, timeout=timeout)
-    return result
+    if ipv6:
+        return [IPv6(src=src, dst=dst, hlim=ttl) / ICMPv6EchoRequest(id=ident, seq=seq, data=b"\x00" * size)
+                for seq in range(1, count + 1)]
+    return [IP(src=src, dst=dst, ttl=ttl, flags="DF" if df else 0) / ICMP(id=ident, seq=seq) / Raw(b"\x00" * size)
+            for seq in range(1, count + 1)]
 
 
 # --- Neighbor Discovery -----------------------------------------------------------------------------
